@@ -1,0 +1,133 @@
+"""Checkpoints: one JSON file with everything needed to resume training bit for bit.
+
+Written atomically (a temporary file in the same folder, flushed and fsynced, then renamed over the
+target), so a crash or a kill mid-write leaves the old checkpoint or the new one, never half of one.
+JSON only: loading a file never runs code from it. Loading checks the format, the version, the shapes
+and the vocabulary, and says what is wrong in a CheckpointError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.data import Vocabulary
+from core.model import CharacterLM
+from core.training import TrainConfig, TrainerState
+
+FORMAT = "charlm-tui-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with a message that says why."""
+
+
+@dataclass
+class Checkpoint:
+    model: CharacterLM
+    vocab: Vocabulary
+    config: TrainConfig
+    state: TrainerState
+    corpus: dict  # name, characters and a fingerprint of the text trained on
+    validation_fraction: float = 0.1
+
+
+def corpus_fingerprint(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def to_json(checkpoint: Checkpoint) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": checkpoint.model.config(),
+        "vocab": checkpoint.vocab.chars,
+        "train": {**checkpoint.config.__dict__, "validation_fraction": checkpoint.validation_fraction},
+        "corpus": checkpoint.corpus,
+        "trainer": checkpoint.state.to_json(),
+        "weights": checkpoint.model.weights(),
+    }
+
+
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
+    """Write `checkpoint` to `path` atomically; returns the path."""
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(to_json(checkpoint), allow_nan=False, separators=(",", ":"))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckpointError(message)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path).expanduser()
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} cannot be read as a checkpoint ({error})") from None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise CheckpointError(f"{path} is not a checkpoint (not valid JSON: {error})") from None
+    return from_json(data, str(path))
+
+
+def from_json(data, where: str = "checkpoint") -> Checkpoint:
+    _require(isinstance(data, dict) and data.get("format") == FORMAT, f"{where} is not a charlm-tui checkpoint")
+    version = data.get("version")
+    _require(version == VERSION, f"{where} has format version {version!r}; this charlm-tui reads version {VERSION}")
+    try:
+        vocab_chars = data["vocab"]
+        _require(isinstance(vocab_chars, str) and len(vocab_chars) > 0 and len(set(vocab_chars)) == len(vocab_chars),
+                 f"{where}: the vocabulary must be a string of distinct characters")
+        model_config = dict(data["model"])
+        _require(model_config.get("vocab_size") == len(vocab_chars),
+                 f"{where}: the model expects {model_config.get('vocab_size')} characters but the vocabulary has {len(vocab_chars)}")
+        model = CharacterLM(**model_config)
+        weights = data["weights"]
+        _require(isinstance(weights, list) and all(isinstance(t, list) for t in weights), f"{where}: weights are malformed")
+        for table in weights:
+            for row in table:
+                _require(isinstance(row, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                       and math.isfinite(v) for v in row),
+                         f"{where}: weights must be finite numbers")
+        model.load_weights(weights)
+        train = dict(data["train"])
+        validation_fraction = float(train.pop("validation_fraction", 0.1))
+        config = TrainConfig(**train)
+        state = TrainerState.from_json(data["trainer"])
+        _require(0 <= state.step and 0 <= state.index, f"{where}: the trainer position is negative")
+        corpus = dict(data.get("corpus") or {})
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{where} is damaged or incomplete ({type(error).__name__}: {error})") from None
+    return Checkpoint(model, Vocabulary(vocab_chars), config, state, corpus, validation_fraction)

@@ -1,0 +1,53 @@
+"""The bundled sample texts: found beside the package when installed, or in the checkout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.data import Corpus, CorpusError, load_corpus
+
+DEFAULT_CORPUS = "proverbs"
+
+# Shown in this order; the default first.
+DESCRIPTIONS = {
+    "proverbs": "the course's own five lines",
+    "names": "4,000 first names, one a line",
+    "shakespeare": "100 KB of tiny Shakespeare",
+    "alice": "Alice in Wonderland, chapters 1-7",
+    "tinyshakespeare": "all of tiny Shakespeare, 1.1 MB",
+}
+
+
+def sample_texts_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sample_texts", here.parent / "sample_texts"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("the bundled sample_texts folder is missing from this installation")
+
+
+@dataclass(frozen=True)
+class BundledCorpus:
+    name: str
+    path: Path
+    description: str
+
+
+def bundled_corpora() -> list[BundledCorpus]:
+    folder = sample_texts_dir()
+    found = {p.stem: p for p in folder.glob("*.txt")}
+    ordered = [n for n in DESCRIPTIONS if n in found] + sorted(set(found) - set(DESCRIPTIONS))
+    return [BundledCorpus(n, found[n], DESCRIPTIONS.get(n, "")) for n in ordered]
+
+
+def resolve_corpus(name_or_path: str) -> Corpus:
+    """A bundled corpus by name (`proverbs`), or any text file by path."""
+    for corpus in bundled_corpora():
+        if name_or_path in (corpus.name, corpus.path.name):
+            return load_corpus(corpus.path, corpus.name)
+    path = Path(name_or_path).expanduser()
+    if not path.exists() and path.parent == Path("."):
+        names = ", ".join(c.name for c in bundled_corpora())
+        raise CorpusError(f"no bundled corpus or file called {name_or_path!r}; bundled: {names}")
+    return load_corpus(path)

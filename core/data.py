@@ -1,0 +1,188 @@
+"""Text → vocabulary → token indices → (context, target) examples.
+
+The course's functions (`build_vocab`, `encode`, `decode`, `create_examples`) keep their names and
+results, with one change: `create_examples` returns a lazy view. An example is just a position in
+the encoded text; its context is sliced out when asked for, so a 5 MB corpus costs 5 MB of bytes,
+not millions of little lists.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class CorpusError(ValueError):
+    """A text that cannot be trained on, with a message that says why and what to do."""
+
+
+# --- the course's API --------------------------------------------------------------------------
+
+
+def build_vocab(text: str) -> tuple[dict[str, int], dict[int, str]]:
+    """Character ↔ index maps over the sorted distinct characters."""
+    chars = sorted(set(text))
+    char_to_idx = {c: i for i, c in enumerate(chars)}
+    idx_to_char = {i: c for c, i in char_to_idx.items()}
+    return char_to_idx, idx_to_char
+
+
+def encode(text: str, char_to_idx: dict[str, int]) -> Sequence[int]:
+    """Token indices of `text`: bytes when the vocabulary fits in 256, else an array of ints."""
+    if len(char_to_idx) <= 256:
+        table = {ord(c): i for c, i in char_to_idx.items()}
+        return text.translate(table).encode("latin-1")  # each char becomes one byte: its index
+    return array("I", (char_to_idx[c] for c in text))
+
+
+def decode(indices, idx_to_char: dict[int, str]) -> str:
+    return "".join(idx_to_char[i] for i in indices)
+
+
+class ExampleView(Sequence):
+    """The (context, target) pairs for target positions [start, stop) of an encoded text, made on demand."""
+
+    def __init__(self, encoded: Sequence[int], context_length: int, start: int | None = None, stop: int | None = None):
+        self.encoded = encoded
+        self.context_length = context_length
+        self.start = context_length if start is None else max(start, context_length)
+        self.stop = len(encoded) if stop is None else min(stop, len(encoded))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("example index out of range")
+        pos = self.start + i
+        return list(self.encoded[pos - self.context_length : pos]), self.encoded[pos]
+
+
+def create_examples(encoded: Sequence[int], context_length: int) -> ExampleView:
+    """Every (previous context_length tokens, next token) pair, as a lazy view."""
+    return ExampleView(encoded, context_length)
+
+
+# --- corpora -----------------------------------------------------------------------------------
+
+
+class Vocabulary:
+    """The characters a model knows, in index order."""
+
+    def __init__(self, chars: str):
+        self.chars = chars
+        self.char_to_idx = {c: i for i, c in enumerate(chars)}
+        self.idx_to_char = dict(enumerate(chars))
+
+    @classmethod
+    def from_text(cls, text: str) -> Vocabulary:
+        return cls("".join(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __contains__(self, char: str) -> bool:
+        return char in self.char_to_idx
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocabulary) and other.chars == self.chars
+
+    def encode(self, text: str) -> Sequence[int]:
+        return encode(text, self.char_to_idx)
+
+    def decode(self, indices) -> str:
+        return decode(indices, self.idx_to_char)
+
+    def padding_char(self) -> str:
+        """What pads a short prompt: a space if the vocabulary has one, else a newline, else its first char."""
+        for c in (" ", "\n"):
+            if c in self.char_to_idx:
+                return c
+        return self.chars[0]
+
+
+@dataclass(frozen=True)
+class Split:
+    train: ExampleView
+    validation: ExampleView
+
+
+class Corpus:
+    """A text with its vocabulary and encoding."""
+
+    def __init__(self, text: str, name: str = "text"):
+        if not text:
+            raise CorpusError(f"{name} is empty: choose a file with some text in it.")
+        self.name = name
+        self.text = text
+        self.vocab = Vocabulary.from_text(text)
+        self.encoded = self.vocab.encode(text)
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def check_context(self, context_length: int) -> None:
+        if len(self.text) <= context_length:
+            raise CorpusError(
+                f"{self.name} has {len(self.text)} characters, too few for a context of {context_length}: "
+                "use a longer text or a shorter context."
+            )
+
+    def examples(self, context_length: int) -> ExampleView:
+        self.check_context(context_length)
+        return ExampleView(self.encoded, context_length)
+
+    def split(self, context_length: int, validation_fraction: float) -> Split:
+        """The last `validation_fraction` of the examples (a contiguous tail, so no context leaks) for validation."""
+        if not 0.0 <= validation_fraction < 1.0:
+            raise ValueError(f"validation fraction must be in [0, 1), not {validation_fraction}")
+        everything = self.examples(context_length)
+        n_val = int(len(everything) * validation_fraction)
+        cut = everything.stop - n_val
+        return Split(
+            ExampleView(self.encoded, context_length, everything.start, cut),
+            ExampleView(self.encoded, context_length, cut, everything.stop),
+        )
+
+    def preview(self, chars: int = 200) -> str:
+        return self.text[:chars]
+
+
+MAX_CORPUS_BYTES = 64 * 1024 * 1024
+
+
+def read_text(path: str | Path) -> str:
+    """A corpus file's text, or a CorpusError that says what is wrong with the file."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file. Check the path.")
+    if path.is_dir():
+        raise CorpusError(f"{path} is a directory: choose a text file inside it.")
+    try:
+        size = path.stat().st_size
+        if size > MAX_CORPUS_BYTES:
+            raise CorpusError(f"{path} is {size / 2**20:.0f} MB; the limit is {MAX_CORPUS_BYTES // 2**20} MB: use a slice of it.")
+        raw = path.read_bytes()
+    except OSError as error:
+        raise CorpusError(f"{path} cannot be read ({error.strerror or error}).") from error
+    if b"\x00" in raw[:8192]:
+        raise CorpusError(f"{path} looks binary (it has NUL bytes): choose a plain-text file.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorpusError(f"{path} is not UTF-8 text (bad byte at offset {error.start}): save it as UTF-8.") from error
+    text = text.replace("\r\n", "\n")
+    if not text:
+        raise CorpusError(f"{path} is empty: choose a file with some text in it.")
+    return text
+
+
+def load_corpus(path: str | Path, name: str | None = None) -> Corpus:
+    return Corpus(read_text(path), name or Path(path).name)

@@ -1,0 +1,154 @@
+import math
+import random
+import threading
+
+import pytest
+
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.data import Corpus
+from core.run import ModelConfig, Run, RunConfig
+from core.training import (EpochEvent, NonFiniteError, StepEvent, StoppedEvent, StopReason, TrainConfig, Trainer,
+                           ValidationEvent)
+
+SMALL = ModelConfig(context_length=4, embed_dim=8, hidden_dim=32)
+
+
+def small_run(text, steps=None, epochs=None, lr=0.05, seed=0, val=0.1, **train):
+    config = RunConfig(SMALL, TrainConfig(learning_rate=lr, epochs=epochs, max_steps=steps, seed=seed, **train), val)
+    return Run.new(Corpus(text, "proverbs"), config)
+
+
+def test_training_lowers_the_loss(proverbs):
+    run = small_run(proverbs, steps=3000)
+    run.trainer.run()
+    losses = run.trainer.state.losses
+    assert len(losses) == 3000
+    first, last = sum(losses[:200]) / 200, sum(losses[-200:]) / 200
+    assert last < first - 1.0, (first, last)
+    assert run.trainer.validation_loss() < 6.0
+
+
+def test_events_report_steps_epochs_validation_and_stop(proverbs):
+    run = small_run(proverbs, epochs=2, eval_every=100)
+    events = list(run.trainer.events())
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    n = len(run.trainer.train_examples)
+    assert [e.step for e in steps] == list(range(1, 2 * n + 1))
+    assert [e.epoch for e in events if isinstance(e, EpochEvent)] == [1, 2]
+    expected = [s for s in range(1, 2 * n + 1) if s % 100 == 0 or s % n == 0]
+    assert [e.step for e in events if isinstance(e, ValidationEvent)] == expected
+    assert isinstance(events[-1], StoppedEvent) and events[-1].reason is StopReason.FINISHED
+    assert steps[-1].avg_loss == pytest.approx(sum(run.trainer.state.losses[n:]) / n)
+
+
+def test_resume_is_bit_identical(proverbs, tmp_path):
+    straight = small_run(proverbs, steps=500, seed=7)
+    straight.trainer.run()
+
+    first = small_run(proverbs, steps=500, seed=7)
+    first.trainer.run(max_steps=333)  # mid-epoch
+    path = first.save(tmp_path / "ckpt.json")
+    resumed = Run.load(path, Corpus(proverbs, "proverbs"))
+    resumed.trainer.run()
+
+    assert resumed.trainer.state.step == 500
+    assert resumed.model.weights() == straight.model.weights()
+    assert resumed.trainer.state.losses == straight.trainer.state.losses
+    assert resumed.trainer.state.validation == straight.trainer.state.validation
+
+
+def test_resume_at_an_epoch_boundary_is_bit_identical(proverbs, tmp_path):
+    straight = small_run(proverbs, steps=2 * 197 + 10, seed=3)
+    straight.trainer.run()
+    first = small_run(proverbs, steps=2 * 197 + 10, seed=3)
+    first.trainer.run(max_steps=len(first.trainer.train_examples))
+    resumed = Run.load(first.save(tmp_path / "c.json"), Corpus(proverbs, "proverbs"))
+    resumed.trainer.run()
+    assert resumed.model.weights() == straight.model.weights()
+
+
+def test_trainer_leaves_the_global_random_alone(proverbs):
+    random.seed(123)
+    expected = random.random()
+    random.seed(123)
+    small_run(proverbs, steps=50).trainer.run()
+    assert random.random() == expected
+
+
+def test_each_epoch_is_a_fresh_shuffle(proverbs):
+    run = small_run(proverbs, epochs=2)
+    trainer = run.trainer
+    trainer.step()
+    first = list(trainer._order)
+    trainer.run(max_steps=len(first))
+    assert sorted(trainer._order) == sorted(first) and trainer._order != first
+
+
+def test_cancel_stops_between_steps(proverbs):
+    run = small_run(proverbs, epochs=100)
+    cancel = threading.Event()
+    seen = []
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, StepEvent) and event.step == 25:
+            cancel.set()
+
+    stopped = run.trainer.run(on_event, cancel)
+    assert stopped.reason is StopReason.CANCELLED
+    assert run.trainer.state.step == 25
+
+
+def test_non_finite_step_is_not_applied(proverbs):
+    run = small_run(proverbs, steps=100, lr=0.05)
+    run.trainer.run(max_steps=10)
+    before = run.model.weights()
+    run.model.output.bias.data[0][0] = math.inf  # poison a weight every step uses
+    poisoned = run.model.weights()
+    stopped = run.trainer.run()
+    assert stopped.reason is StopReason.NON_FINITE
+    assert "not applied" in stopped.message
+    assert run.model.weights() == poisoned  # nothing moved after the bad step
+    assert run.trainer.state.step == len(run.trainer.state.losses) == 10
+    assert before != poisoned
+
+
+def test_exploding_learning_rate_stops_with_a_reason(proverbs):
+    run = small_run(proverbs, steps=5000, lr=1e6)
+    stopped = run.trainer.run()
+    assert stopped.reason is StopReason.NON_FINITE
+    assert all(math.isfinite(v) for t in run.model.weights() for r in t for v in r)
+
+
+def test_clipping_bounds_the_update(proverbs):
+    run = small_run(proverbs, steps=1, lr=1.0, clip_value=0.001)
+    before = run.model.weights()
+    run.trainer.run()
+    moves = [abs(a - b) for tb, ta in zip(before, run.model.weights()) for rb, ra in zip(tb, ta) for a, b in zip(ra, rb)]
+    assert max(moves) <= 0.001 + 1e-15 and max(moves) > 0
+
+
+def test_norm_clipping_bounds_the_global_norm(proverbs):
+    run = small_run(proverbs, steps=1, lr=1.0, clip_norm=0.01)
+    before = run.model.weights()
+    run.trainer.run()
+    moves = [a - b for tb, ta in zip(before, run.model.weights()) for rb, ra in zip(tb, ta) for a, b in zip(ra, rb)]
+    assert math.sqrt(sum(m * m for m in moves)) == pytest.approx(0.01, rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [dict(learning_rate=0), dict(learning_rate=float("nan")), dict(epochs=None),
+                                 dict(epochs=0), dict(clip_value=-1.0)])
+def test_bad_train_config_is_refused(bad):
+    with pytest.raises(ValueError):
+        TrainConfig(**bad)
+
+
+def test_checkpoint_round_trip_keeps_everything(proverbs, tmp_path):
+    run = small_run(proverbs, steps=50)
+    run.trainer.run()
+    ckpt = load_checkpoint(run.save(tmp_path / "x.json"))
+    assert ckpt.model.weights() == run.model.weights()
+    assert ckpt.vocab == run.corpus.vocab
+    assert ckpt.state == run.trainer.state
+    assert ckpt.config == run.trainer.config
+    assert ckpt.model.config() == run.model.config()
