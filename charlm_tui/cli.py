@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_headless(args, run_config_from_args(args), parser)
     from charlm_tui.app import CharLMApp
 
-    app = CharLMApp(corpus=args.corpus, resume=args.resume, config=run_config_from_args(args))
+    app = CharLMApp(corpus=args.corpus, resume=args.resume, config=run_config_from_args(args), preset=args.preset)
     app.run()
     return app.return_code or 0
 

@@ -11,11 +11,11 @@ DEFAULT_CORPUS = "proverbs"
 
 # Shown in this order; the default first.
 DESCRIPTIONS = {
-    "proverbs": "the course's own five lines",
-    "names": "4,000 first names, one a line",
-    "shakespeare": "100 KB of tiny Shakespeare",
-    "alice": "Alice in Wonderland, chapters 1-7",
-    "tinyshakespeare": "all of tiny Shakespeare, 1.1 MB",
+    "proverbs": "the course's 5 lines",
+    "names": "4,000 first names",
+    "shakespeare": "Coriolanus, 100 KB",
+    "alice": "Alice, ch. I–VII",
+    "tinyshakespeare": "Shakespeare, 1.1 MB",
 }
 
 

@@ -110,12 +110,12 @@ class ParameterRow:
 
 def parameter_table(vocab_size: int, embed_dim: int, hidden_dim: int, context_length: int, n_hidden: int = 2) -> list[ParameterRow]:
     """The course's "Analysis" table: each component's shape and parameter count, then the total."""
-    rows = [ParameterRow("Embedding", f"{vocab_size} × {embed_dim}", vocab_size * embed_dim)]
+    rows = [ParameterRow("Embedding", f"{vocab_size}×{embed_dim}", vocab_size * embed_dim)]
     fan_in, fan_in_label = context_length * embed_dim, f"({context_length}×{embed_dim})"
     for layer in range(1, n_hidden + 1):
-        rows.append(ParameterRow(f"Layer {layer}", f"{fan_in_label} × {hidden_dim} + {hidden_dim}", fan_in * hidden_dim + hidden_dim))
+        rows.append(ParameterRow(f"Layer {layer}", f"{fan_in_label}×{hidden_dim}+{hidden_dim}", fan_in * hidden_dim + hidden_dim))
         fan_in, fan_in_label = hidden_dim, str(hidden_dim)
-    rows.append(ParameterRow("Output", f"{hidden_dim} × {vocab_size} + {vocab_size}", hidden_dim * vocab_size + vocab_size))
+    rows.append(ParameterRow("Output", f"{hidden_dim}×{vocab_size}+{vocab_size}", hidden_dim * vocab_size + vocab_size))
     rows.append(ParameterRow("Total", "", sum(r.count for r in rows)))
     return rows
 

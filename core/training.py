@@ -25,7 +25,7 @@ from core.sampling import FrozenModel
 
 @dataclass(frozen=True)
 class TrainConfig:
-    learning_rate: float = 0.05
+    learning_rate: float = 0.03
     epochs: int | None = 10  # None: until the step budget
     max_steps: int | None = None  # total steps, counted across resumes
     clip_value: float | None = None  # the course's element-wise clip

@@ -124,7 +124,7 @@ def test_parameter_table_of_the_course_example():
     rows = parameter_table(vocab_size=32, embed_dim=32, hidden_dim=128, context_length=8)
     assert [(r.component, r.count) for r in rows] == [
         ("Embedding", 1024), ("Layer 1", 32896), ("Layer 2", 16512), ("Output", 4128), ("Total", 54560)]
-    assert rows[1].shape == "(8×32) × 128 + 128"
+    assert rows[1].shape == "(8×32)×128+128"
 
 
 @pytest.mark.parametrize("n_hidden", [1, 2, 3])

@@ -1,0 +1,223 @@
+"""Loading a large corpus, and memory over a long training run.
+
+(a) Load: a ~5 MB corpus (tiny Shakespeare repeated, cut at 5,000,000 bytes) is written to a temp
+    dir; then, in a fresh interpreter, `load_corpus(path)` + `corpus.split(8, 0.1)` + touching the
+    example views (their lengths and a few random examples) is timed, and its memory measured two ways:
+    - RSS: the process's peak resident size (VmHWM in /proc/self/status, reset just before through
+      /proc/self/clear_refs) minus the resident size before, and what stays resident afterwards;
+    - tracemalloc: the peak of Python allocations during a second, traced load.
+    Both against the file size (target ≤ 10× it); the wall time target is ≤ 2 s.
+
+(b) Flatness: 10,000 SGD steps on the default corpus (proverbs) with the default preset's small
+    fused model (context 8, embed 16, hidden 64). RSS and tracemalloc's current size are read after
+    step 1,000 and after step 10,000 (after a gc.collect()). The trainer keeps every step's loss in
+    `state.losses` (and each validation pass in `state.validation`) by design; the growth net of
+    those histories should stay under ~1 MB. tracemalloc slows training ~9×, so RSS comes from one
+    untraced run and tracemalloc from a second, traced run (skipped with --quick).
+
+    .venv/bin/python benchmarks/bench_data.py [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.data import load_corpus  # noqa: E402
+from core.run import PRESETS, Run  # noqa: E402
+
+CORPUS_BYTES = 5_000_000
+LOAD_SECONDS_TARGET = 2.0
+MEMORY_FACTOR_TARGET = 10.0
+FLAT_BYTES_TARGET = 1_000_000
+MB = 1_000_000
+
+
+def status_kb(field: str) -> int | None:
+    """A field of /proc/self/status, in kB (None where there is no /proc)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+def make_corpus(folder: Path) -> Path:
+    source = (ROOT / "sample_texts" / "tinyshakespeare.txt").read_bytes()
+    copies, rest = divmod(CORPUS_BYTES, len(source))
+    blob = source * copies + source[:rest]
+    while blob and blob[-1] & 0xC0 == 0x80:  # never cut a UTF-8 character in half
+        blob = blob[:-1]
+    path = folder / "big.txt"
+    path.write_bytes(blob)
+    return path
+
+
+def load_and_touch(path: Path):
+    corpus = load_corpus(path)
+    split = corpus.split(8, 0.1)
+    rng = random.Random(0)
+    for view in (split.train, split.validation):
+        n = len(view)
+        for _ in range(5):
+            context, target = view[rng.randrange(n)]
+            assert len(context) == 8 and 0 <= target < len(corpus.vocab)
+    return corpus, split
+
+
+def bench_load(folder: Path) -> dict:
+    """Measure the load in a fresh interpreter, so no memory freed by earlier work hides its growth."""
+    path = make_corpus(folder)
+    child = subprocess.run([sys.executable, __file__, "--measure-load", str(path)], capture_output=True, text=True, check=True)
+    return json.loads(child.stdout)
+
+
+def measure_load(path: Path) -> dict:
+    size = path.stat().st_size
+    gc.collect()
+    rss_before = status_kb("VmRSS")
+    peak_ok = reset_peak_rss()
+    start = time.perf_counter()
+    corpus, split = load_and_touch(path)
+    seconds = time.perf_counter() - start
+    rss_peak, rss_after = status_kb("VmHWM"), status_kb("VmRSS")
+    examples = len(split.train) + len(split.validation)
+    del corpus, split
+    gc.collect()
+
+    tracemalloc.start()
+    corpus, split = load_and_touch(path)
+    traced_held, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    result = {"file_bytes": size, "examples": examples, "seconds": seconds, "traced_peak_bytes": traced_peak,
+              "traced_peak_factor": traced_peak / size, "traced_held_bytes": traced_held}
+    if rss_before is not None:
+        result["rss_retained_bytes"] = (rss_after - rss_before) * 1024
+        if peak_ok:
+            result["rss_peak_growth_bytes"] = (rss_peak - rss_before) * 1024
+            result["rss_peak_factor"] = result["rss_peak_growth_bytes"] / size
+    return result
+
+
+def history_bytes(state) -> int:
+    """What the trainer's by-design histories hold: the loss list and the validation list, with their contents."""
+    total = sys.getsizeof(state.losses) + sum(sys.getsizeof(x) for x in state.losses)
+    total += sys.getsizeof(state.validation) + sum(sys.getsizeof(p) + sys.getsizeof(p[0]) + sys.getsizeof(p[1]) for p in state.validation)
+    return total
+
+
+def bench_flatness(traced: bool, checkpoints=(1_000, 10_000)) -> list[dict]:
+    """Train the default preset, reading memory after each checkpoint step (after a gc.collect())."""
+    preset = PRESETS["default"]  # its model and learning rate; its epoch budget replaced by the steps wanted
+    config = replace(preset, train=replace(preset.train, epochs=None, max_steps=max(checkpoints)))
+    trainer = Run.new(load_corpus(ROOT / "sample_texts" / "proverbs.txt"), config).trainer
+    if traced:
+        tracemalloc.start()
+    readings = []
+    for target in checkpoints:
+        stopped = trainer.run(max_steps=target - trainer.state.step)
+        assert trainer.state.step == target, stopped.message
+        gc.collect()
+        state = trainer.state
+        readings.append({"step": target, "rss_bytes": (status_kb("VmRSS") or 0) * 1024,
+                         "traced_bytes": tracemalloc.get_traced_memory()[0] if traced else None,
+                         "history_bytes": history_bytes(state), "blocks": sys.getallocatedblocks(),
+                         "history_objects": len(state.losses) + 3 * len(state.validation)})
+    tracemalloc.stop()
+    return readings
+
+
+def verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the traced training run (tracemalloc makes it ~9× slower)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with every figure at the end")
+    parser.add_argument("--measure-load", metavar="PATH", help=argparse.SUPPRESS)  # bench_load's child process
+    args = parser.parse_args(argv)
+    if args.measure_load:
+        print(json.dumps(measure_load(Path(args.measure_load))))
+        return {}
+    figures = []
+
+    def figure(name, value, unit, target, met, line):
+        figures.append({"name": name, "value": value, "unit": unit, "target": target, "met": met})
+        print(f"{line}   target {target}: {verdict(met)}")
+
+    with tempfile.TemporaryDirectory() as folder:
+        load = bench_load(Path(folder))
+    size = load["file_bytes"]
+    print(f"(a) Loading a {size / MB:.1f} MB corpus ({load['examples']:,} examples at context 8)")
+    figure("5 MB corpus: load + split + touch", load["seconds"], "s", f"≤ {LOAD_SECONDS_TARGET:.0f} s",
+           load["seconds"] <= LOAD_SECONDS_TARGET, f"  load_corpus + split + touch: {load['seconds']:.3f} s")
+    factor = load["traced_peak_factor"]
+    figure("5 MB corpus: tracemalloc peak", factor, "× file", f"≤ {MEMORY_FACTOR_TARGET:.0f}×", factor <= MEMORY_FACTOR_TARGET,
+           f"  tracemalloc peak:  {load['traced_peak_bytes'] / MB:5.1f} MB = {factor:.1f}× the file")
+    if "rss_peak_factor" in load:
+        factor = load["rss_peak_factor"]
+        figure("5 MB corpus: RSS peak growth", factor, "× file", f"≤ {MEMORY_FACTOR_TARGET:.0f}×", factor <= MEMORY_FACTOR_TARGET,
+               f"  RSS peak growth:   {load['rss_peak_growth_bytes'] / MB:5.1f} MB = {factor:.1f}× the file")
+    if "rss_retained_bytes" in load:
+        print(f"  held afterwards: RSS +{load['rss_retained_bytes'] / MB:.1f} MB, of which live Python objects "
+              f"{load['traced_held_bytes'] / MB:.1f} MB (the text, and its encoding at one byte per character)")
+
+    m = PRESETS["default"].model
+    print(f"(b) Memory over 10,000 training steps (proverbs, context {m.context_length}, embed {m.embed_dim}, "
+          f"hidden {m.hidden_dim} × {m.n_hidden}, {m.engine}, lr {PRESETS['default'].train.learning_rate})")
+    plain = bench_flatness(traced=False)
+    traced = None if args.quick else bench_flatness(traced=True)
+    for i, r in enumerate(plain):
+        extra = f"   tracemalloc current {traced[i]['traced_bytes'] / MB:6.3f} MB" if traced else ""
+        print(f"  after step {r['step']:>6,}: RSS {r['rss_bytes'] / MB:7.2f} MB{extra}")
+    (a, b), steps = plain, plain[1]["step"] - plain[0]["step"]
+    history = b["history_bytes"] - a["history_bytes"]
+    print(f"  loss + validation history grew {history / 1000:.0f} KB ({history / steps:.0f} B/step: "
+          f"a list slot and a float object per step)")
+    rss_net = b["rss_bytes"] - a["rss_bytes"] - history
+    figure(f"RSS growth, steps {a['step']:,}→{b['step']:,}, net of history", rss_net / 1000, "KB",
+           f"< {FLAT_BYTES_TARGET / 1000:,.0f} KB", rss_net < FLAT_BYTES_TARGET, f"  RSS growth net of the history:         {rss_net / 1000:+7.0f} KB")
+    if traced:
+        traced_net = traced[1]["traced_bytes"] - traced[0]["traced_bytes"] - (traced[1]["history_bytes"] - traced[0]["history_bytes"])
+        figure(f"tracemalloc growth, steps {a['step']:,}→{b['step']:,}, net", traced_net / 1000, "KB",
+               f"< {FLAT_BYTES_TARGET / 1000:,.0f} KB", traced_net < FLAT_BYTES_TARGET,
+               f"  tracemalloc growth net of the history: {traced_net / 1000:+7.0f} KB")
+    else:
+        print("  (tracemalloc run skipped: --quick)")
+    blocks_net = b["blocks"] - a["blocks"] - (b["history_objects"] - a["history_objects"])
+    print(f"  live Python memory blocks, net of the history's objects: {blocks_net:+,}")
+
+    results = {"load": load, "flatness": {"plain": plain, "traced": traced}, "figures": figures}
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Every message the app's workers and panels send, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from core.data import Corpus
+from core.run import RunConfig
+
+
+@dataclass
+class TrainingProgress(Message):
+    """Where training is now. Each one carries the whole picture, so a newer one replaces an unread older one."""
+
+    step: int
+    total_steps: int | None
+    epoch: int
+    epochs: int | None
+    loss: float
+    avg_loss: float
+    perplexity: float
+    steps_per_sec: float
+    curve: list[float]  # smoothed training loss over the whole run, downsampled
+    validation_curve: list[float]
+    validation_loss: float | None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TrainingProgress)
+
+
+@dataclass
+class TrainingStopped(Message):
+    reason: str  # a core.training.StopReason value, or "error"
+    message: str
+    step: int
+
+
+@dataclass
+class GeneratedText(Message):
+    """Characters just sampled (in order; never replaced)."""
+
+    generation: int
+    text: str
+
+
+@dataclass
+class GenerationFinished(Message):
+    generation: int
+    cancelled: bool
+
+
+@dataclass
+class SpeedMeasured(Message):
+    """Seconds per training step per parameter, measured on this machine (for time estimates)."""
+
+    seconds_per_step_per_parameter: float
+
+
+@dataclass
+class CorpusChosen(Message):
+    corpus: Corpus
+    source: str  # bundled name or path
+
+
+@dataclass
+class SettingsChanged(Message):
+    """The hyperparameter form changed: its configuration, or why there is none."""
+
+    config: RunConfig | None
+    problems: list[str]

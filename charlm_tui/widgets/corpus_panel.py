@@ -1,0 +1,118 @@
+"""Corpus panel: pick a bundled text or open a file; see its size, vocabulary, examples and a preview."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.suggester import Suggester
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from charlm_tui.messages import CorpusChosen
+from core.corpora import DESCRIPTIONS, bundled_corpora, resolve_corpus
+from core.data import Corpus, CorpusError, load_corpus
+
+
+class PathSuggester(Suggester):
+    """Completes the last part of a path from what is on disk (the first match, alphabetically)."""
+
+    def __init__(self):
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        folder, _, stem = value.rpartition("/")
+        base = Path(os.path.expanduser(folder or "."))
+        try:
+            names = sorted(entry.name for entry in os.scandir(base) if entry.name.startswith(stem) and not entry.name.startswith("."))
+        except OSError:
+            return None
+        if not names:
+            return None
+        completed = f"{folder}/{names[0]}" if folder or value.startswith("/") else names[0]
+        return completed + "/" if (base / names[0]).is_dir() else completed
+
+
+class CorpusPanel(Vertical):
+    """Choosing a corpus posts CorpusChosen; a bad file leaves the current corpus selected and says why."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.border_title = "Corpus"
+        self.corpus: Corpus | None = None
+        self.context_length = 8
+        self.validation_fraction = 0.1
+
+    def compose(self) -> ComposeResult:
+        yield OptionList(
+            *(Option(c.name, id=c.name) for c in bundled_corpora()),
+            id="corpus-list",
+        )
+        yield Input(placeholder="open a file: path, ⏎", id="corpus-path", suggester=PathSuggester(), compact=True)
+        yield Static(id="corpus-error", classes="error")
+        yield Static(id="corpus-stats")
+        yield Static(id="corpus-preview")
+
+    def choose(self, source: str) -> bool:
+        """Load a bundled corpus by name or a file by path; True if it became the corpus."""
+        try:
+            corpus = resolve_corpus(source) if "/" not in source else load_corpus(source)
+            corpus.check_context(self.context_length)
+        except (CorpusError, OSError) as error:
+            self.show_error(str(error))
+            return False
+        self.set_corpus(corpus)
+        self.post_message(CorpusChosen(corpus, source))
+        return True
+
+    def set_corpus(self, corpus: Corpus) -> None:
+        """Show `corpus` as the selected one (without announcing it)."""
+        self.show_error("")
+        self.corpus = corpus
+        self._highlight(corpus.name)
+        self.refresh_stats()
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one("#corpus-error", Static)
+        error.update(message)
+        error.display = bool(message)
+
+    def _highlight(self, name: str) -> None:
+        options = self.query_one("#corpus-list", OptionList)
+        for index in range(options.option_count):
+            if options.get_option_at_index(index).id == name:
+                options.highlighted = index
+                return
+
+    def refresh_stats(self) -> None:
+        corpus = self.corpus
+        if corpus is None:
+            return
+        try:
+            split = corpus.split(self.context_length, self.validation_fraction)
+            examples = f"examples: {len(split.train):,} train, {len(split.validation):,} val"
+        except (CorpusError, ValueError) as error:
+            examples = f"[b red]{error}[/]"
+        about = DESCRIPTIONS.get(corpus.name, "your file")
+        self.query_one("#corpus-stats", Static).update(
+            f"[b]{corpus.name}[/]: {about}\n{len(corpus):,} chars, vocab {len(corpus.vocab)}\n{examples}"
+        )
+        preview = corpus.preview(160).replace("[", r"\[")
+        self.query_one("#corpus-preview", Static).update(preview)
+
+    @on(OptionList.OptionSelected, "#corpus-list")
+    def _bundled_selected(self, event: OptionList.OptionSelected) -> None:
+        if self.corpus is None or event.option.id != self.corpus.name:
+            self.choose(event.option.id)
+
+    @on(Input.Submitted, "#corpus-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        path = event.value.strip()
+        if not path:
+            self.show_error("Type the path of a UTF-8 text file, then press Enter.")
+            return
+        if self.choose(str(Path(path).expanduser()) if "/" in path else f"./{path}"):
+            event.input.value = ""

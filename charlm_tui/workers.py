@@ -1,0 +1,94 @@
+"""The loops the app runs in its thread workers. They touch no widget: they only post messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from textual.message import Message
+
+from charlm_tui.messages import GeneratedText, GenerationFinished, SpeedMeasured, TrainingProgress, TrainingStopped
+from core.metrics import DownsampledSeries
+from core.run import Run
+from core.sampling import Prompt, Sampler
+from core.training import StepEvent, StoppedEvent, ValidationEvent
+
+Post = Callable[[Message], object]
+
+PROGRESS_INTERVAL = 0.2  # seconds between progress messages: a few a second is smooth and cheap
+TEXT_INTERVAL = 1 / 30  # seconds between batches of generated characters
+SMOOTHING = 0.02  # weight of the newest loss in the exponential moving average shown as the curve
+
+
+class LossCurves:
+    """The smoothed training loss and the validation loss of a run, downsampled to a fixed size."""
+
+    def __init__(self, run: Run, capacity: int = 256):
+        self.training = DownsampledSeries(capacity)
+        self.validation = DownsampledSeries(capacity)
+        self.smoothed: float | None = None
+        for loss in run.trainer.state.losses:
+            self.add_loss(loss)
+        self.validation.extend(loss for _, loss in run.trainer.state.validation)
+
+    def add_loss(self, loss: float) -> None:
+        self.smoothed = loss if self.smoothed is None else self.smoothed + SMOOTHING * (loss - self.smoothed)
+        self.training.append(self.smoothed)
+
+
+def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingProgress:
+    trainer = run.trainer
+    validation = trainer.state.validation
+    return TrainingProgress(
+        step=last.step, total_steps=trainer.total_steps, epoch=last.epoch, epochs=trainer.config.epochs,
+        loss=last.loss, avg_loss=last.avg_loss, perplexity=last.perplexity, steps_per_sec=last.steps_per_sec,
+        curve=curves.training.values(), validation_curve=curves.validation.values(),
+        validation_loss=validation[-1][1] if validation else None,
+    )
+
+
+def train_loop(run: Run, curves: LossCurves, cancel: threading.Event, post: Post) -> StoppedEvent:
+    """Train until done or cancelled, posting progress at most every PROGRESS_INTERVAL seconds."""
+    last_post = 0.0
+    last_step: StepEvent | None = None
+    for event in run.trainer.events(cancel):
+        if isinstance(event, StepEvent):
+            curves.add_loss(event.loss)
+            last_step = event
+        elif isinstance(event, ValidationEvent):
+            curves.validation.append(event.loss)
+        now = time.monotonic()
+        if last_step is not None and (now - last_post >= PROGRESS_INTERVAL or isinstance(event, StoppedEvent)):
+            post(progress_message(run, curves, last_step))
+            last_post = now
+    post(TrainingStopped(event.reason.value, event.message, event.step))
+    return event
+
+
+def sample_loop(sampler: Sampler, prompt: Prompt, length: int, temperature: float, top_k: int | None,
+                generation: int, cancel: threading.Event, post: Post) -> None:
+    """Stream `length` characters, posting them in small batches so they appear as they are made."""
+    pending: list[str] = []
+    last_post = time.monotonic()
+    for char in sampler.stream(prompt, length, temperature, top_k, cancel):
+        pending.append(char)
+        now = time.monotonic()
+        if now - last_post >= TEXT_INTERVAL:
+            post(GeneratedText(generation, "".join(pending)))
+            pending.clear()
+            last_post = now
+    if pending:
+        post(GeneratedText(generation, "".join(pending)))
+    post(GenerationFinished(generation, cancel.is_set()))
+
+
+def measure_speed(run: Run, steps: int, post: Post) -> None:
+    """Time a few steps of a throwaway run, to estimate how long an epoch of any configuration takes."""
+    trainer = run.trainer
+    trainer.step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.step()
+    per_step = (time.perf_counter() - start) / steps
+    post(SpeedMeasured(per_step / run.model.num_parameters()))

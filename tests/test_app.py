@@ -1,0 +1,361 @@
+"""The app driven from the keyboard with Pilot, headless, at 80×24 and 160×48."""
+
+import io
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.widgets import Input, OptionList
+
+from charlm_tui.app import CharLMApp
+from charlm_tui.screens.dialogs import ConfirmScreen, HelpScreen, PathScreen
+from charlm_tui.widgets.generation_panel import GenerationPanel
+from charlm_tui.widgets.hyper_panel import HyperPanel
+from core.checkpoint import load_checkpoint
+from core.corpora import bundled_corpora
+from core.run import ModelConfig, RunConfig
+from core.training import TrainConfig
+
+SIZES = [(80, 24), (160, 48)]
+TINY = RunConfig(ModelConfig(context_length=4, embed_dim=4, hidden_dim=8), TrainConfig(learning_rate=0.05, epochs=500), 0.1)
+
+
+def make_app(tmp_path: Path, config: RunConfig = TINY, **kwargs) -> CharLMApp:
+    return CharLMApp(config=config, autosave_path=tmp_path / "autosave.json", calibrate=False, **kwargs)
+
+
+async def wait_for(pilot, condition, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def text_of(widget) -> str:
+    """What a Static shows, as plain text (rich renderables included)."""
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def steps(app: CharLMApp) -> int:
+    return app.run_.trainer.state.step if app.run_ else 0
+
+
+async def set_field(pilot, selector: str, value: str):
+    """Focus a field and fill it with `value`, typing its last character as a key press."""
+    field = pilot.app.screen.query_one(selector, Input)
+    field.focus()
+    await pilot.pause()  # focusing selects the old text; let that happen before replacing it
+    field.value = value[:-1]
+    field.cursor_position = len(field.value)
+    if value:
+        await pilot.press(value[-1])
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_choose_each_bundled_corpus(tmp_path, size):
+    app = make_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        options = app.query_one("#corpus-list", OptionList)
+        options.focus()
+        names = [c.name for c in bundled_corpora()]
+        assert names[0] == "proverbs" and app.corpus.name == "proverbs"
+        for name in names[1:]:
+            await pilot.press("down", "enter")
+            await pilot.pause()
+            assert app.corpus.name == name
+            assert f"vocab {len(app.corpus.vocab)}" in text_of(app.query_one("#corpus-stats"))
+        assert {"names", "shakespeare", "alice"} <= set(names)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_open_a_good_file(tmp_path, size):
+    good = tmp_path / "poem.txt"
+    good.write_text("roses are red, violets are blue\n" * 20, encoding="utf-8")
+    app = make_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await set_field(pilot, "#corpus-path", str(good))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.corpus.name == "poem.txt"
+        assert not app.query_one("#corpus-error").display
+
+
+BAD_FILES = {
+    "missing": (lambda p: p / "nope.txt", "no such file"),
+    "directory": (lambda p: (p / "folder").mkdir() or p / "folder", "directory"),
+    "binary": (lambda p: (p / "b.bin").write_bytes(b"\x00\x01\x02abc") and p / "b.bin", "binary"),
+    "not utf-8": (lambda p: (p / "l.txt").write_bytes(b"caf\xe9\n") and p / "l.txt", "not UTF-8"),
+    "empty": (lambda p: (p / "e.txt").write_bytes(b"") or p / "e.txt", "empty"),
+    "too short": (lambda p: (p / "s.txt").write_text("ab") and p / "s.txt", "too few"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
+async def test_open_a_bad_file_keeps_the_previous_corpus(tmp_path, kind):
+    make, message = BAD_FILES[kind]
+    path = make(tmp_path)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#corpus-path", str(path))
+        await pilot.press("enter")
+        await pilot.pause()
+        error = app.query_one("#corpus-error")
+        assert error.display and message in text_of(error)
+        assert app.corpus.name == "proverbs"
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_invalid_hyperparameters_block_start_with_a_reason(tmp_path, size):
+    app = make_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await set_field(pilot, "#hidden", "abc")
+        await pilot.pause()
+        assert app.query_one("#hidden", Input).has_class("-invalid")
+        assert app.settings is None
+        assert "hidden dim" in text_of(app.query_one("#hyper-problems"))
+        await pilot.press("f5")
+        await pilot.pause()
+        assert app.run_ is None
+        assert any("Cannot start" in (n.title or "") for n in app._notifications)
+
+        await set_field(pilot, "#hidden", "32")
+        await set_field(pilot, "#lr", "0.1")
+        await pilot.pause()
+        assert app.settings.model.hidden_dim == 32 and app.settings.train.learning_rate == 0.1
+        table = text_of(app.query_one("#param-table"))
+        assert "(4×4)×32+32" in table  # the parameter table follows the form
+
+
+async def test_empty_budget_is_refused(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#epochs", "")
+        await pilot.pause()
+        assert app.settings is None
+        assert "epochs or a step budget" in text_of(app.query_one("#hyper-problems"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_start_pause_resume_stop(tmp_path, size):
+    app = make_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: "step" in text_of(app.query_one("#train-stats")), what="progress")
+        assert app.state == "running"
+        assert app.query_one("#loss-curve").data  # the sparkline has points
+
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.state == "paused", what="pause")
+        paused_at = steps(app)
+        await pilot.pause(0.3)
+        assert steps(app) == paused_at
+
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > paused_at + 50, what="resume")
+        assert app.state == "running"
+
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.state == "stopped", what="stop")
+        assert not app.train_worker.is_running
+
+
+async def test_changing_the_architecture_asks_before_discarding(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 10)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.state == "paused")
+        old_run = app.run_
+        await pilot.press("f2")
+        await set_field(pilot, "#hidden", "12")
+        await pilot.press("f5")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep the model
+        assert app.run_ is old_run and app.state == "paused"
+        await pilot.press("f5")
+        await pilot.press("y")  # now discard it
+        await wait_for(pilot, lambda: app.run_ is not old_run and app.run_.model.hidden_dim == 12)
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.state == "stopped")
+
+
+def generated_after_heading(app) -> str:
+    text = app.query_one(GenerationPanel).text
+    return text.rsplit("──\n", 1)[-1]
+
+
+async def test_generate_while_paused_streams_the_requested_length(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#prompt", "")  # no prompt: exactly `length` characters follow the heading
+        await set_field(pilot, "#length", "3000")
+        await set_field(pilot, "#auto-every", "0")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 100)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.state == "paused")
+        seen = []
+        original = app.query_one(GenerationPanel).append
+        app.query_one(GenerationPanel).append = lambda text: (seen.append(text), original(text))
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: not app._sampling(), what="generation to finish")
+        await pilot.pause()
+        assert len(generated_after_heading(app)) == 3000
+        assert len([s for s in seen if s]) > 1  # it arrived in pieces, not all at once
+
+
+async def test_generate_during_training(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#prompt", "")
+        await set_field(pilot, "#length", "80")
+        await set_field(pilot, "#auto-every", "0")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 50)
+        before = steps(app)
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: not app._sampling(), what="generation to finish")
+        await pilot.pause()
+        assert app.state == "running" and steps(app) > before
+        assert len(generated_after_heading(app)) == 80
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.state == "stopped")
+
+
+async def test_unknown_prompt_characters_are_reported_not_fatal(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#prompt", "Zebra!")
+        await set_field(pilot, "#auto-every", "0")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 20)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.state == "paused")
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: not app._sampling())
+        status = text_of(app.query_one("#gen-status"))
+        assert "Z" in status and "!" in status
+
+
+async def test_temperature_keys(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f10", "f10")
+        assert app.query_one("#temperature", Input).value == "1"
+        for _ in range(15):
+            await pilot.press("f9")
+        assert app.query_one("#temperature", Input).value == "0"
+
+
+async def test_save_and_load_a_checkpoint(tmp_path):
+    path = tmp_path / "ckpt" / "model.json"
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 30)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.state == "paused")
+        saved_steps, saved_weights = steps(app), app.run_.model.weights()
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, PathScreen)
+        await set_field(pilot, "#path", str(path))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert load_checkpoint(path).state.step == saved_steps
+
+    other = make_app(tmp_path)
+    async with other.run_test(size=(160, 48)) as pilot:
+        await pilot.press("ctrl+o")
+        await set_field(pilot, "#path", str(path))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert steps(other) == saved_steps
+        assert other.run_.model.weights() == saved_weights
+        assert other.state == "paused"
+        await pilot.press("f5")  # carries on from the checkpoint
+        await wait_for(pilot, lambda: steps(other) > saved_steps)
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: other.state == "stopped")
+
+
+async def test_loading_a_bad_checkpoint_says_why(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+o")
+        await set_field(pilot, "#path", str(bad))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.run_ is None
+        assert any("not valid JSON" in n.message for n in app._notifications)
+
+
+def threads_running(function_name: str) -> list[str]:
+    """Threads whose stack is inside `function_name` right now (idle pool threads do not count)."""
+    found = []
+    for thread_id, frame in sys._current_frames().items():
+        while frame is not None:
+            if frame.f_code.co_name == function_name:
+                found.append(str(thread_id))
+                break
+            frame = frame.f_back
+    return found
+
+
+async def test_quit_during_training_stops_the_thread_and_autosaves(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 20)
+        assert threads_running("train_loop")  # the check below can see a training thread
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert not app.train_worker.is_running
+    assert threads_running("train_loop") == []
+    saved = load_checkpoint(tmp_path / "autosave.json")
+    assert saved.state.step == app.run_.trainer.state.step > 20
+
+
+async def test_help_lists_the_keys(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        assert ("F5", "Start, pause or resume training") in app.screen.keys
+        assert "Save a checkpoint" in dict((d, k) for k, d in app.screen.keys)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_narrow_views_switch_with_keys(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.query_one("#hyper").display and not app.query_one("#training").display
+        await pilot.press("f3")
+        assert app.query_one("#training").display and not app.query_one("#hyper").display
+        await pilot.press("f2")
+        assert app.query_one("#hyper").display
+
+
+async def test_wide_screen_shows_every_panel(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 48)):
+        assert all(app.query_one(f"#{p}").display for p in ("corpus", "hyper", "training", "generation"))
+
+
+async def test_course_preset_fills_the_form(tmp_path):
+    app = make_app(tmp_path, config=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.query_one("#preset").value = "course"
+        await pilot.pause()
+        assert app.settings.model.hidden_dim == 128 and app.settings.train.learning_rate == 0.01
+        assert app.query_one(HyperPanel).config.model.embed_dim == 32
