@@ -1,8 +1,10 @@
 """Loading a large corpus, and memory over a long training run.
 
+Each measurement runs in a fresh interpreter (this script, started again with a hidden flag).
+
 (a) Load: a ~5 MB corpus (tiny Shakespeare repeated, cut at 5,000,000 bytes) is written to a temp
-    dir; then, in a fresh interpreter, `load_corpus(path)` + `corpus.split(8, 0.1)` + touching the
-    example views (their lengths and a few random examples) is timed, and its memory measured two ways:
+    dir; then `load_corpus(path)` + `corpus.split(8, 0.1)` + touching the example views (their
+    lengths and a few random examples) is timed, and its memory measured two ways:
     - RSS: the process's peak resident size (VmHWM in /proc/self/status, reset just before through
       /proc/self/clear_refs) minus the resident size before, and what stays resident afterwards;
     - tracemalloc: the peak of Python allocations during a second, traced load.
@@ -89,10 +91,13 @@ def load_and_touch(path: Path):
     return corpus, split
 
 
-def bench_load(folder: Path) -> dict:
-    """Measure the load in a fresh interpreter, so no memory freed by earlier work hides its growth."""
-    path = make_corpus(folder)
-    child = subprocess.run([sys.executable, __file__, "--measure-load", str(path)], capture_output=True, text=True, check=True)
+def in_fresh_interpreter(*args: str):
+    """Run this script with `args` in a new Python and return the JSON it prints.
+
+    Memory is measured in a fresh process, so that memory freed by earlier work in this one (which the
+    C allocator keeps and hands out again) neither hides growth nor shows up as shrinkage.
+    """
+    child = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
     return json.loads(child.stdout)
 
 
@@ -160,10 +165,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the traced training run (tracemalloc makes it ~9× slower)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure at the end")
-    parser.add_argument("--measure-load", metavar="PATH", help=argparse.SUPPRESS)  # bench_load's child process
+    parser.add_argument("--measure-load", metavar="PATH", help=argparse.SUPPRESS)  # the fresh interpreters' tasks
+    parser.add_argument("--measure-flatness", choices=("plain", "traced"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.measure_load:
-        print(json.dumps(measure_load(Path(args.measure_load))))
+    if args.measure_load or args.measure_flatness:
+        print(json.dumps(measure_load(Path(args.measure_load)) if args.measure_load
+                         else bench_flatness(args.measure_flatness == "traced")))
         return {}
     figures = []
 
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{line}   target {target}: {verdict(met)}")
 
     with tempfile.TemporaryDirectory() as folder:
-        load = bench_load(Path(folder))
+        load = in_fresh_interpreter("--measure-load", str(make_corpus(Path(folder))))
     size = load["file_bytes"]
     print(f"(a) Loading a {size / MB:.1f} MB corpus ({load['examples']:,} examples at context 8)")
     figure("5 MB corpus: load + split + touch", load["seconds"], "s", f"≤ {LOAD_SECONDS_TARGET:.0f} s",
@@ -191,8 +198,8 @@ def main(argv: list[str] | None = None) -> dict:
     m = PRESETS["default"].model
     print(f"(b) Memory over 10,000 training steps (proverbs, context {m.context_length}, embed {m.embed_dim}, "
           f"hidden {m.hidden_dim} × {m.n_hidden}, {m.engine}, lr {PRESETS['default'].train.learning_rate})")
-    plain = bench_flatness(traced=False)
-    traced = None if args.quick else bench_flatness(traced=True)
+    plain = in_fresh_interpreter("--measure-flatness", "plain")
+    traced = None if args.quick else in_fresh_interpreter("--measure-flatness", "traced")
     for i, r in enumerate(plain):
         extra = f"   tracemalloc current {traced[i]['traced_bytes'] / MB:6.3f} MB" if traced else ""
         print(f"  after step {r['step']:>6,}: RSS {r['rss_bytes'] / MB:7.2f} MB{extra}")

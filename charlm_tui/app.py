@@ -85,7 +85,7 @@ class CharLMApp(App):
         self.settings: RunConfig | None = config or PRESETS[preset]
         self.settings_problems: list[str] = []
         self.preset = preset
-        self.autosave_path = autosave_path or data_home() / "autosave.json"
+        self.autosave_path = Path(autosave_path) if autosave_path else data_home() / "autosave.json"
         self.corpus: Corpus | None = None
         self.run_: Run | None = None
         self.curves: LossCurves | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from dataclasses import replace
 
@@ -131,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         from charlm_tui.headless import run_headless
 
-        return run_headless(args, run_config_from_args(args), parser)
+        try:
+            return run_headless(args, run_config_from_args(args), parser)
+        except BrokenPipeError:  # the reader went away (`| head`): not an error worth a traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     from charlm_tui.app import CharLMApp
 
     app = CharLMApp(corpus=args.corpus, resume=args.resume, config=run_config_from_args(args), preset=args.preset)

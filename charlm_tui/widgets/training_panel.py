@@ -33,7 +33,9 @@ class TrainingPanel(Vertical):
             yield Label("val", classes="caption")
             yield Sparkline([], id="val-curve")
         yield Static("", id="train-stats")
-        yield ProgressBar(total=None, show_eta=False, id="train-progress")
+        bar = ProgressBar(total=None, show_eta=False, id="train-progress")
+        bar.display = False  # until there is progress to show (an empty bar would only animate)
+        yield bar
 
     def show_state(self, state: str, detail: str = "") -> None:
         self.query_one("#train-state", Static).update(STATES[state] + (f"\n{detail}" if detail else ""))
@@ -52,10 +54,12 @@ class TrainingPanel(Vertical):
             f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}  {p.steps_per_sec:,.0f} steps/s{eta}\n"
             f"loss [b]{p.loss:.3f}[/]  avg {p.avg_loss:.3f}  ppl {p.perplexity:.2f}  val {val}"
         )
-        self.query_one("#train-progress", ProgressBar).update(total=p.total_steps, progress=p.step)
+        bar = self.query_one("#train-progress", ProgressBar)
+        bar.update(total=p.total_steps, progress=p.step)
+        bar.display = True
 
     def reset(self) -> None:
         self.query_one("#loss-curve", Sparkline).data = []
         self.query_one("#val-curve", Sparkline).data = []
         self.query_one("#train-stats", Static).update("")
-        self.query_one("#train-progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#train-progress", ProgressBar).display = False

@@ -1,0 +1,112 @@
+"""The command line: headless training, its output, its errors, and the course's own main()."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from charlm_tui.cli import main
+from core.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "charlm_tui.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_headless_200_steps_prints_falling_loss_and_exits_0():
+    result = run_cli("--headless", "--steps", "200", "--print-every", "20", "--sample", "50")
+    assert result.returncode == 0, result.stderr
+    losses = [float(m) for m in re.findall(r"^step \d+/200 .* avg ([\d.]+)", result.stdout, re.M)]
+    assert len(losses) == 10
+    assert losses[-1] < losses[0] - 0.2, losses
+    assert "training finished after 200 steps" in result.stdout
+    assert "--- sample" in result.stdout
+
+
+def test_json_lines_are_json(capsys):
+    assert main(["--headless", "--steps", "30", "--json", "--print-every", "10", "--sample", "15", "--prompt", "The"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["step"] for e in events if e["event"] == "step"] == [10, 20, 30]
+    assert events[-2]["event"] == "stopped" and events[-2]["reason"] == "finished"
+    assert events[-1]["event"] == "sample" and events[-1]["text"].startswith("The") and len(events[-1]["text"]) == 18
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lr", "-1"], "--lr: must be a positive number"),
+    (["--steps", "ten"], "--steps: expected a whole number"),
+    (["--context", "0"], "--context: must be at least 1"),
+    (["--activation", "gelu"], "--activation: invalid choice"),
+    (["--val-fraction", "1.5"], "--val-fraction: must be at least 0 and below 1"),
+    (["--corpus", "no-such-corpus"], "no bundled corpus or file called 'no-such-corpus'"),
+    (["--resume", "/nonexistent/ckpt.json"], "no such checkpoint file"),
+    (["--context", "64", "--corpus", "proverbs", "--val-fraction", "0"], None),  # valid: 223 chars > 64
+])
+def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
+    if message is None:
+        assert main(["--headless", "--steps", "2", "--sample", "0", *args]) == 0
+        return
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--headless", "--steps", "2", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_save_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
+    common = ["--headless", "--sample", "0", "--seed", "5", "--context", "4", "--embed", "6", "--hidden", "16"]
+    assert main([*common, "--steps", "150", "--save", str(tmp_path / "straight.json")]) == 0
+    assert main([*common, "--steps", "70", "--save", str(tmp_path / "half.json")]) == 0
+    assert main(["--headless", "--sample", "0", "--resume", str(tmp_path / "half.json"), "--steps", "150",
+                 "--save", str(tmp_path / "resumed.json")]) == 0
+    straight, resumed = load_checkpoint(tmp_path / "straight.json"), load_checkpoint(tmp_path / "resumed.json")
+    assert resumed.state.step == 150
+    assert resumed.model.weights() == straight.model.weights()
+
+
+def test_help_shows_defaults():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "--headless" in result.stdout and "[0.03]" in result.stdout and "proverbs" in result.stdout
+
+
+def test_the_course_main_runs_and_prints_the_course_lines():
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "fixtures" / "course_main.py")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Vocabulary size: 32\n" in out
+    assert "Encoded length: 223\n" in out
+    assert "Number of examples: 215\n" in out
+    assert "Model parameters: 54560\n" in out
+    assert "Training model with 54560 parameters\n" in out
+    assert re.search(r"^Epoch 1, Example 50/215, Avg Loss: \d\.\d{4}$", out, re.M)
+    assert re.search(r"^Epoch 3 complete\. Loss: \d\.\d{4}, Perplexity: \d+\.\d\d$", out, re.M)
+    assert re.search(r"^Generated: 'The quick.{100}'$", out, re.M | re.S)
+
+
+def test_core_never_imports_a_ui_library():
+    code = "import sys, pkgutil, importlib, core\n" \
+           "[importlib.import_module('core.' + m.name) for m in pkgutil.iter_modules(core.__path__)]\n" \
+           "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('textual', 'rich'))\n" \
+           "print(bad)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    for path in (ROOT / "core").rglob("*.py"):
+        source = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(textual|rich)\b", source, re.M), path
+        assert "pickle" not in source, path
+
+
+def test_headless_does_not_need_textual():
+    code = "import sys; sys.modules['textual'] = None\nfrom charlm_tui.cli import main\n" \
+           "sys.exit(main(['--headless', '--steps', '3', '--sample', '5']))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
