@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_app  # noqa: E402
 import bench_data  # noqa: E402
 import bench_engine  # noqa: E402
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     figures = bench_engine.main(quick)["figures"]
     print("\n== bench_data ==")
     figures += bench_data.main(quick)["figures"]
+    print("\n== bench_app ==")
+    figures += bench_app.main(quick)["figures"]
 
     print(f"\n== summary ({time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, {os.cpu_count()} cores, "
           f"{time.perf_counter() - start:.0f} s{', --quick' if args.quick else ''}) ==")

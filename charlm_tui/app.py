@@ -8,6 +8,7 @@ messages (never touching widgets), at a bounded rate, so the UI stays responsive
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import tomllib
 from pathlib import Path
@@ -37,7 +38,8 @@ from core.run import PRESETS, Run, RunConfig
 from core.sampling import Sampler, prepare_prompt
 from core.training import StepEvent, StopReason
 
-GRID_MIN_SIZE = (140, 40)  # at least this many columns and rows: all four panels at once
+GRID_MIN_SIZE = (140, 40)
+GIL_SWITCH_INTERVAL = 0.001  # seconds  # at least this many columns and rows: all four panels at once
 
 
 def data_home() -> Path:
@@ -111,6 +113,9 @@ class CharLMApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The trainer thread holds the GIL between its bytecodes; by default the UI thread may wait 5 ms
+        # for it every time it wakes, and a key press wakes it many times. 1 ms keeps keys snappy.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self.screen.add_class("view-setup")
         self._apply_keymap()
         self._fit(self.size.width, self.size.height)
