@@ -7,10 +7,13 @@ messages (never touching widgets), at a bounded rate, so the UI stays responsive
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
 import threading
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -33,7 +36,7 @@ from charlm_tui.widgets.training_panel import TrainingPanel
 from charlm_tui.workers import LossCurves, measure_speed, progress_message, sample_loop, train_loop
 from core.checkpoint import CheckpointError, load_checkpoint
 from core.corpora import DEFAULT_CORPUS, resolve_corpus
-from core.data import Corpus, CorpusError
+from core.data import Corpus, CorpusError, load_corpus
 from core.run import PRESETS, Run, RunConfig
 from core.sampling import Sampler, prepare_prompt
 from core.training import StepEvent, StopReason
@@ -59,8 +62,8 @@ class CharLMApp(App):
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
         Binding("question_mark", "help", "Help", show=False, id="help.alt"),
-        Binding("f2", "view('setup')", "Setup view", show=False, id="view.setup"),
-        Binding("f3", "view('train')", "Watch view", show=False, id="view.train"),
+        Binding("f2", "view('setup', True)", "Setup view", show=False, id="view.setup"),
+        Binding("f3", "view('train', True)", "Watch view", show=False, id="view.train"),
         Binding("f5", "toggle_training", "Train", id="train.toggle"),
         Binding("f6", "stop_training", "Stop", id="train.stop"),
         Binding("f7", "generate", "Sample", id="sample.start"),
@@ -84,8 +87,7 @@ class CharLMApp(App):
         self.calibrate = calibrate  # time a few steps at start-up, for the time-per-epoch estimate
         self.initial_corpus = corpus
         self.resume_path = resume
-        self.settings: RunConfig | None = config or PRESETS[preset]
-        self.settings_problems: list[str] = []
+        self.initial_settings: RunConfig = config or PRESETS[preset]
         self.preset = preset
         self.autosave_path = Path(autosave_path) if autosave_path else data_home() / "autosave.json"
         self.corpus: Corpus | None = None
@@ -99,6 +101,8 @@ class CharLMApp(App):
         self.generation = 0
         self.next_auto_sample = 0
         self._stopping = False  # F6 (stop) rather than F5 (pause) cancelled the worker
+        self._signals: list[int] = []
+        self._quitting = False  # from here on, late messages from the workers are dropped
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -107,10 +111,15 @@ class CharLMApp(App):
         yield Tabs(Tab("Setup  F2", id="setup"), Tab("Watch  F3", id="train"), id="view-tabs")
         with Container(id="panels"):
             yield CorpusPanel(id="corpus")
-            yield HyperPanel(self.settings, self.preset, id="hyper")
+            yield HyperPanel(self.initial_settings, self.preset, id="hyper")
             yield TrainingPanel(id="training")
             yield GenerationPanel(id="generation")
         yield Footer()
+
+    @property
+    def settings(self) -> RunConfig | None:
+        """The hyperparameter form's configuration (None while a field is invalid)."""
+        return self.query_one(HyperPanel).config
 
     def on_mount(self) -> None:
         # The trainer thread holds the GIL between its bytecodes; by default the UI thread may wait 5 ms
@@ -118,10 +127,11 @@ class CharLMApp(App):
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self.screen.add_class("view-setup")
         self._apply_keymap()
+        self._install_signal_handlers()
         self._fit(self.size.width, self.size.height)
+        self._set_state("idle")
         corpus_panel = self.query_one(CorpusPanel)
-        if self.settings is not None:
-            corpus_panel.context_length = self.settings.model.context_length
+        corpus_panel.context_length = self.initial_settings.model.context_length
         if not corpus_panel.choose(self.initial_corpus) and self.initial_corpus != DEFAULT_CORPUS:
             self.notify(f"Could not open {self.initial_corpus}; using {DEFAULT_CORPUS}.", severity="error")
             corpus_panel.choose(DEFAULT_CORPUS)
@@ -132,6 +142,22 @@ class CharLMApp(App):
         if self.calibrate:
             self._measure_speed()
 
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM or SIGHUP (the terminal closed) quits like ^Q: training stops and is autosaved."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
+            except (NotImplementedError, RuntimeError, ValueError):
+                return  # no signals here (not the main thread, or not POSIX)
+            self._signals.append(sig)
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+
     def on_resize(self, event: Resize) -> None:
         self._fit(event.size.width, event.size.height)
 
@@ -139,12 +165,14 @@ class CharLMApp(App):
         """All four panels in a grid on a big terminal; two views (setup / watch) on a small one."""
         self.screen.set_class(width >= GRID_MIN_SIZE[0] and height >= GRID_MIN_SIZE[1], "-grid")
 
-    def action_view(self, view: str) -> None:
+    def action_view(self, view: str, focus: bool = False) -> None:
         self.screen.set_class(view == "setup", "view-setup")
         self.screen.set_class(view == "train", "view-train")
         tabs = self.query_one("#view-tabs", Tabs)
         if tabs.active != view:
             tabs.active = view
+        if focus:
+            self.query_one("#corpus-list" if view == "setup" else "#prompt").focus()
 
     @on(Tabs.TabActivated, "#view-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -158,9 +186,21 @@ class CharLMApp(App):
             keys = tomllib.loads(path.read_text(encoding="utf-8")).get("keys", {})
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
                 raise ValueError("every entry of [keys] must be id = \"key\"")
+            known = {b.id for b in self.BINDINGS}
+            unknown = sorted(set(keys) - known)
+            if unknown:
+                raise ValueError(f"unknown binding id {', '.join(unknown)}; the ids are {', '.join(sorted(known))}")
+            final = {b.id: keys.get(b.id, b.key) for b in self.BINDINGS}
+            owners: dict[str, list[str]] = {}
+            for binding_id, combo in final.items():
+                for key in combo.split(","):
+                    owners.setdefault(key.strip(), []).append(binding_id)
+            clashes = [f"{key} ({' and '.join(ids)})" for key, ids in owners.items() if len(ids) > 1]
+            if clashes:
+                raise ValueError(f"a key would do two things: {'; '.join(clashes)}")
             self.set_keymap(keys)
         except (OSError, ValueError) as error:
-            self.notify(f"Ignoring {path}: {error}", severity="warning")
+            self.notify(f"Ignoring {path}: {error}", severity="warning", timeout=15)
 
     # --- corpus and settings -------------------------------------------------------------------
 
@@ -169,11 +209,11 @@ class CharLMApp(App):
         self.corpus = message.corpus
         self._refresh_estimates()
         if self.run_ is not None and self.run_.corpus.name != message.corpus.name:
-            self.notify(f"{message.corpus.name} will be used by the next new model (F5).")
+            self.notify(f"The current model stays on {self.run_.corpus.name}. Pause or stop it, then "
+                        f"{self.key_label('train.toggle')} offers a new model on {message.corpus.name}.")
 
     @on(SettingsChanged)
     def _settings_changed(self, message: SettingsChanged) -> None:
-        self.settings, self.settings_problems = message.config, message.problems
         if message.config is not None:
             corpus_panel = self.query_one(CorpusPanel)
             corpus_panel.context_length = message.config.model.context_length
@@ -204,9 +244,22 @@ class CharLMApp(App):
 
     # --- training ---------------------------------------------------------------------------
 
+    def key_label(self, binding_id: str) -> str:
+        """How the key bound to `binding_id` (after any remapping) is shown."""
+        binding = next(b for b in self.BINDINGS if b.id == binding_id)
+        key = self._keymap.get(binding_id, binding.key).split(",")[0]
+        return key.upper() if key[1:].isdigit() else self.get_key_display(Binding(key, binding.action))
+
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
-        self.query_one(TrainingPanel).show_state(state, detail)
+        keys = {name: self.key_label(f"{name}") for name in
+                ("train.toggle", "train.stop", "sample.start", "checkpoint.save")}
+        self.query_one(TrainingPanel).show_state(state, keys, detail)
+        self.sub_title = {
+            "idle": f"ready · {keys['train.toggle']} starts training",
+            "running": f"training · {keys['train.toggle']} pauses",
+            "paused": f"paused · {keys['train.toggle']} resumes",
+        }.get(state, f"{state} · {keys['sample.start']} samples · {keys['checkpoint.save']} saves")
 
     def _differences(self) -> list[str]:
         """What the settings would change about the current model (reasons to start a new one)."""
@@ -229,8 +282,8 @@ class CharLMApp(App):
             self._pause()
             return
         if self.settings is None:
-            self.notify("Fix the hyperparameters first:\n" + "\n".join(self.settings_problems), severity="error",
-                        title="Cannot start")
+            self.notify("Fix the hyperparameters first:\n" + "\n".join(self.query_one(HyperPanel).problems),
+                        severity="error", title="Cannot start")
             self.action_view("setup")
             return
         if self.corpus is None:
@@ -247,9 +300,19 @@ class CharLMApp(App):
                   else f"Training has {self.state}.")
         self.push_screen(
             ConfirmScreen(f"{reason}\nDiscard the current model ({self.run_.trainer.state.step:,} steps) and "
-                          "train a new one? Save it first with ^S to keep it.", yes="New model", no="Keep"),
-            lambda discard: self._start_new_run() if discard else None,
+                          f"train a new one? ({self.key_label('checkpoint.save')} saves it first.)\n"
+                          "Keep puts the settings back to the current model's.", yes="New model", no="Keep"),
+            lambda discard: self._start_new_run() if discard else self._keep_current(changes),
         )
+
+    def _keep_current(self, changes: list[str]) -> None:
+        """Put the form and corpus back to the current model's, and carry on with it if it was paused."""
+        run = self.run_
+        self.query_one(HyperPanel).fill(replace(run.config, train=self.settings.train if self.settings else run.config.train))
+        self.query_one(CorpusPanel).set_corpus(run.corpus)
+        self.corpus = run.corpus
+        if self.state == "paused":
+            self._continue_run()
 
     def _start_new_run(self) -> None:
         try:
@@ -298,7 +361,9 @@ class CharLMApp(App):
 
     @on(TrainingProgress)
     def _training_progress(self, message: TrainingProgress) -> None:
-        self.query_one(TrainingPanel).show_progress(message)
+        if self._quitting:
+            return
+        self.query_one(TrainingPanel).show_progress(message, running=self.state == "running")
         settings = self.query_one(GenerationPanel).settings()
         if isinstance(settings, str) or settings.auto_every <= 0 or self.state != "running":
             return
@@ -309,6 +374,8 @@ class CharLMApp(App):
 
     @on(TrainingStopped)
     def _training_stopped(self, message: TrainingStopped) -> None:
+        if self._quitting:
+            return
         if message.reason == StopReason.CANCELLED.value:
             self._set_state("stopped" if self._stopping else "paused")
         elif message.reason == StopReason.FINISHED.value:
@@ -339,6 +406,7 @@ class CharLMApp(App):
             self.notify(settings, severity="error", title="Cannot sample")
             return
         run = self.run_
+        self.action_view("train")
         prompt = prepare_prompt(settings.prompt, run.corpus.vocab, run.model.context_length)
         panel.show_status(f"skipped characters not in the vocabulary: {prompt.skipped!r}" if prompt.skipped else "")
         self.action_stop_generation()
@@ -361,19 +429,22 @@ class CharLMApp(App):
 
     @on(GeneratedText)
     def _generated_text(self, message: GeneratedText) -> None:
+        if self._quitting:
+            return
         if message.generation == self.generation:
             self.query_one(GenerationPanel).append(message.text)
 
     @on(GenerationFinished)
     def _generation_finished(self, message: GenerationFinished) -> None:
+        if self._quitting:
+            return
         if message.generation == self.generation:
             if message.cancelled:
                 self.query_one(GenerationPanel).append(" …(stopped)")
             self.cancel_sampling.set()
 
     def action_temperature(self, delta: float) -> None:
-        value = self.query_one(GenerationPanel).nudge_temperature(delta)
-        self.notify(f"temperature {value:g}", timeout=1.5)
+        self.query_one(GenerationPanel).nudge_temperature(delta)
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -381,15 +452,17 @@ class CharLMApp(App):
         if self.run_ is None:
             self.notify("There is no model to save yet.", severity="warning")
             return
-        default = f"checkpoints/{self.run_.corpus.name}-step{self.run_.trainer.state.step}.json"
-        self.push_screen(PathScreen("Save checkpoint to:", default), self._save_to)
+        folder = data_home() / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        default = folder / f"{Path(self.run_.corpus.name).stem}-step{self.run_.trainer.state.step}.json"
+        self.push_screen(PathScreen("Save checkpoint to:", str(default)), self._save_to)
 
     def _save_to(self, path: str | None) -> bool:
         if not path or self.run_ is None:
             return False
         try:
             saved = self.run_.save(path)
-        except (OSError, ValueError) as error:
+        except (OSError, CheckpointError) as error:
             self.notify(f"Could not save to {path}: {error}", severity="error", title="Not saved")
             return False
         self.saved_step = self.run_.trainer.state.step
@@ -397,14 +470,28 @@ class CharLMApp(App):
         return True
 
     def action_load(self) -> None:
-        default = str(self.autosave_path) if self.autosave_path.exists() else "checkpoints/"
-        self.push_screen(PathScreen("Load checkpoint from:", default), self._load_from)
+        if self.state == "running":
+            self.notify(f"Pause training ({self.key_label('train.toggle')}) before loading a checkpoint.",
+                        severity="warning")
+            return
+        default = str(self.autosave_path) if self.autosave_path.exists() else str(data_home() / "checkpoints") + "/"
+        ask_path = lambda: self.push_screen(PathScreen("Load checkpoint from:", default), self._load_from)  # noqa: E731
+        if self.run_ is not None and self.run_.trainer.state.step > self.saved_step:
+            self.push_screen(
+                ConfirmScreen(f"Loading replaces the current model, whose last {self.run_.trainer.state.step - self.saved_step:,} "
+                              f"steps are not saved ({self.key_label('checkpoint.save')} saves them).",
+                              yes="Load anyway", no="Cancel"),
+                lambda go: ask_path() if go else None,
+            )
+        else:
+            ask_path()
 
     def _load_from(self, path: str | None) -> None:
         if not path:
             return
         if self.state == "running":
-            self.notify("Pause training (F5) before loading a checkpoint.", severity="warning")
+            self.notify(f"Pause training ({self.key_label('train.toggle')}) before loading a checkpoint.",
+                        severity="warning")
             return
         try:
             checkpoint = load_checkpoint(path)
@@ -424,24 +511,26 @@ class CharLMApp(App):
             last = run.trainer.state
             event = StepEvent(last.step, last.epoch + 1, last.index, run.trainer.epoch_size, last.losses[-1],
                               last.epoch_loss_sum / last.index if last.index else last.losses[-1], 0.0)
-            panel.show_progress(progress_message(run, self.curves, event))
+            panel.show_progress(progress_message(run, self.curves, event), running=False)
         self._set_state("finished" if run.trainer.finished else "paused",
                         f"loaded {Path(path).name} at step {run.trainer.state.step:,}")
         self.notify(f"Loaded {path}: step {run.trainer.state.step:,}. F5 continues, F7 samples.")
 
     def _corpus_for(self, checkpoint) -> Corpus:
-        """The corpus a checkpoint was trained on: the current one if its vocabulary fits, else the bundled one."""
+        """The corpus a checkpoint was trained on: its file or bundled text, else the current one if it fits."""
+        name, path = checkpoint.corpus.get("name", ""), checkpoint.corpus.get("path")
+        for source in filter(None, (path, name)):
+            try:
+                corpus = load_corpus(source) if source == path else resolve_corpus(source)
+            except (CorpusError, OSError):
+                continue
+            if corpus.vocab == checkpoint.vocab:
+                return corpus
         if self.corpus is not None and self.corpus.vocab == checkpoint.vocab:
             return self.corpus
-        name = checkpoint.corpus.get("name", "")
-        try:
-            corpus = resolve_corpus(name)
-        except (CorpusError, OSError):
-            corpus = None
-        if corpus is None or corpus.vocab != checkpoint.vocab:
-            raise CorpusError(f"This checkpoint was trained on {name or 'another corpus'} ({len(checkpoint.vocab)} "
-                              "characters): open that text in the corpus panel first, then load again.")
-        return corpus
+        where = f" ({path})" if path else ""
+        raise CorpusError(f"This checkpoint was trained on {name or 'another text'}{where}, with a vocabulary of "
+                          f"{len(checkpoint.vocab)} characters: open that text in the corpus panel, then load again.")
 
     # --- help, commands, quitting ---------------------------------------------------------------
 
@@ -469,11 +558,14 @@ class CharLMApp(App):
             name = binding.action.split("(")[0]
             if binding.id == "help.alt" or name == "quit":
                 continue
-            yield SystemCommand(binding.description, self._describe(binding),
+            yield SystemCommand(binding.description, f"{self._describe(binding)} ({self.key_label(binding.id)})",
                                 lambda action=binding.action: self.run_action(action))
 
     async def action_quit(self) -> None:
         """Stop the workers, autosave a model with unsaved training, then exit."""
+        if self._quitting:
+            return
+        self._quitting = True
         self.action_stop_generation()
         if self.cancel_training is not None:
             self.cancel_training.set()
@@ -484,8 +576,15 @@ class CharLMApp(App):
                 pass  # already reported; what matters here is that the thread has ended
         if self.run_ is not None and self.run_.trainer.state.step > self.saved_step:
             try:
+                self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
                 self.run_.save(self.autosave_path)
-            except OSError as error:
-                self.notify(f"Autosave to {self.autosave_path} failed: {error}", severity="error")
+            except (OSError, CheckpointError) as error:
+                self._quitting = False
+                if self.state == "running":
+                    self._set_state("paused")  # the worker has stopped; its last messages were dropped
+                self.notify(f"Autosave to {self.autosave_path} failed: {error}. Save with "
+                            f"{self.key_label('checkpoint.save')}, or quit again to leave without saving.",
+                            severity="error", timeout=15)
+                self.saved_step = self.run_.trainer.state.step  # a second quit leaves
                 return
         self.exit()

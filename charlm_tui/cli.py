@@ -67,13 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="charlm-tui",
         description="Train a character-level language model on a pure-Python scalar autograd engine, "
         "live in the terminal (or headless with --headless).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--headless", action="store_true", help="train without the TUI, printing progress lines")
-    parser.add_argument("--corpus", default=DEFAULT_CORPUS, help="a bundled corpus name or a path to a UTF-8 text file")
+    parser.add_argument("--corpus", default=DEFAULT_CORPUS, help="a bundled corpus name or a path to a UTF-8 text file [%(default)s]")
     parser.add_argument("--resume", metavar="CKPT", help="carry on from a checkpoint file")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                        help="starting hyperparameters; 'course' is the course's own configuration")
+                        help="starting hyperparameters; 'course' is the course's own configuration [%(default)s]")
     model = parser.add_argument_group("model (defaults from the preset)")
     model.add_argument("--context", type=_positive_int, help=f"context length in characters [{d.model.context_length}]")
     model.add_argument("--embed", type=_positive_int, help=f"embedding dimension [{d.model.embed_dim}]")
@@ -93,10 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("headless output")
     out.add_argument("--save", metavar="PATH", help="write a checkpoint here when training stops")
     out.add_argument("--json", action="store_true", help="print one JSON object per progress line")
-    out.add_argument("--print-every", type=_positive_int, default=50, help="steps between progress lines")
-    out.add_argument("--sample", type=int, default=200, metavar="N", help="characters to generate after training (0: none)")
-    out.add_argument("--temperature", type=_non_negative_float, default=0.8, help="sampling temperature (0: greedy)")
-    out.add_argument("--prompt", default="", help="text the sample starts from")
+    out.add_argument("--print-every", type=_positive_int, default=50, help="steps between progress lines [%(default)s]")
+    out.add_argument("--sample", type=int, default=200, metavar="N", help="characters to generate after training, 0 for none [%(default)s]")
+    out.add_argument("--temperature", type=_non_negative_float, default=0.8, help="sampling temperature, 0 for greedy [%(default)s]")
+    out.add_argument("--prompt", default="", help="text the sample starts from [empty]")
     return parser
 
 

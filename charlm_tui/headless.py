@@ -9,7 +9,7 @@ import sys
 import threading
 from dataclasses import replace
 
-from core.checkpoint import CheckpointError, load_checkpoint
+from core.checkpoint import CheckpointError, check_save_path, load_checkpoint
 from core.corpora import resolve_corpus
 from core.data import CorpusError
 from core.run import Run, RunConfig
@@ -59,6 +59,8 @@ def _json(event: TrainingEvent) -> str:
 
 def run_headless(args: argparse.Namespace, config: RunConfig, parser: argparse.ArgumentParser) -> int:
     try:
+        if args.save:
+            check_save_path(args.save)
         run = _build_run(args, config)
     except (CorpusError, CheckpointError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
@@ -83,7 +85,11 @@ def run_headless(args: argparse.Namespace, config: RunConfig, parser: argparse.A
             signal.signal(sig, handler)
 
     if args.save:
-        path = run.save(args.save)
+        try:
+            path = run.save(args.save)
+        except (OSError, CheckpointError) as error:
+            print(f"{parser.prog}: error: could not save the checkpoint: {error}", file=sys.stderr)
+            return 1
         print(json.dumps({"event": "saved", "path": str(path)}) if args.json else f"checkpoint saved to {path}", file=out)
     if args.sample > 0:
         sampler = Sampler(trainer.snapshot(), run.corpus.vocab, seed=trainer.config.seed)

@@ -55,10 +55,21 @@ def to_json(checkpoint: Checkpoint) -> dict:
     }
 
 
+def check_save_path(path: str | Path) -> Path:
+    """The path a checkpoint can be written to, or a CheckpointError saying why not (checked before training)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory: give a file name, e.g. {path / 'model.json'}")
+    if not path.parent.is_dir():
+        raise CheckpointError(f"the folder {path.parent} does not exist: create it or choose another path")
+    if not os.access(path.parent, os.W_OK):
+        raise CheckpointError(f"the folder {path.parent} is not writable: choose another path")
+    return path
+
+
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
     """Write `checkpoint` to `path` atomically; returns the path."""
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_save_path(path)
     text = json.dumps(to_json(checkpoint), allow_nan=False, separators=(",", ":"))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

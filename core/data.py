@@ -117,10 +117,11 @@ class Split:
 class Corpus:
     """A text with its vocabulary and encoding."""
 
-    def __init__(self, text: str, name: str = "text"):
+    def __init__(self, text: str, name: str = "text", source: str | None = None):
         if not text:
             raise CorpusError(f"{name} is empty: choose a file with some text in it.")
         self.name = name
+        self.source = source  # the file it came from, when it came from one
         self.text = text
         self.vocab = Vocabulary.from_text(text)
         self.encoded = self.vocab.encode(text)
@@ -185,4 +186,5 @@ def read_text(path: str | Path) -> str:
 
 
 def load_corpus(path: str | Path, name: str | None = None) -> Corpus:
-    return Corpus(read_text(path), name or Path(path).name)
+    path = Path(path).expanduser()
+    return Corpus(read_text(path), name or path.name, str(path.resolve()))

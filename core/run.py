@@ -65,9 +65,9 @@ class Run:
         """
         if corpus.vocab != checkpoint.vocab:
             raise CheckpointError(
-                f"the checkpoint was trained on a vocabulary of {len(checkpoint.vocab)} characters "
-                f"({checkpoint.corpus.get('name', 'unknown corpus')}); {corpus.name} has {len(corpus.vocab)} "
-                "different ones: resume on the same corpus"
+                f"the checkpoint was trained on {checkpoint.corpus.get('name', 'another corpus')}, whose vocabulary "
+                f"has {len(checkpoint.vocab)} characters; {corpus.name}'s has {len(corpus.vocab)}, not the same: "
+                "resume on the same corpus"
             )
         model = checkpoint.model
         m = ModelConfig(model.context_length, model.embed_dim, model.hidden_dim, model.n_hidden, model.activation, model.engine)
@@ -80,7 +80,7 @@ class Run:
         return cls(corpus, config, model, Trainer(model, split.train, split.validation, config.train, state))
 
     def to_checkpoint(self) -> Checkpoint:
-        corpus = {"name": self.corpus.name, "characters": len(self.corpus.text),
+        corpus = {"name": self.corpus.name, "path": self.corpus.source, "characters": len(self.corpus.text),
                   "fingerprint": corpus_fingerprint(self.corpus.text)}
         return Checkpoint(self.model, self.corpus.vocab, self.config.train, self.trainer.state, corpus,
                           self.config.validation_fraction)

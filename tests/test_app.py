@@ -1,12 +1,15 @@
 """The app driven from the keyboard with Pilot, headless, at 80×24 and 160×48."""
 
 import io
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual import events
 from textual.widgets import Input, OptionList
 
 from charlm_tui.app import CharLMApp
@@ -20,6 +23,13 @@ from core.training import TrainConfig
 
 SIZES = [(80, 24), (160, 48)]
 TINY = RunConfig(ModelConfig(context_length=4, embed_dim=4, hidden_dim=8), TrainConfig(learning_rate=0.05, epochs=500), 0.1)
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    """Keep the app's data (checkpoints) and config (keymap) out of the real home folder."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 def make_app(tmp_path: Path, config: RunConfig = TINY, **kwargs) -> CharLMApp:
@@ -178,9 +188,14 @@ async def test_changing_the_architecture_asks_before_discarding(tmp_path):
         await pilot.press("f5")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")  # keep the model
-        assert app.run_ is old_run and app.state == "paused"
+        await pilot.press("n")  # keep the model: its settings come back and it carries on
+        assert app.run_ is old_run and app.state == "running"
+        assert app.query_one("#hidden", Input).value == "8"
         await pilot.press("f5")
+        await wait_for(pilot, lambda: app.state == "paused")
+        await set_field(pilot, "#hidden", "12")
+        await pilot.press("f5")
+        await pilot.pause()
         await pilot.press("y")  # now discard it
         await wait_for(pilot, lambda: app.run_ is not old_run and app.run_.model.hidden_dim == 12)
         await pilot.press("f6")
@@ -256,7 +271,7 @@ async def test_temperature_keys(tmp_path):
 
 
 async def test_save_and_load_a_checkpoint(tmp_path):
-    path = tmp_path / "ckpt" / "model.json"
+    path = tmp_path / "model.json"
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
@@ -270,6 +285,13 @@ async def test_save_and_load_a_checkpoint(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert load_checkpoint(path).state.step == saved_steps
+        await pilot.press("ctrl+s")
+        default = app.screen.query_one("#path", Input).value
+        assert default.startswith(str(tmp_path / "data" / "charlm-tui" / "checkpoints"))
+        await set_field(pilot, "#path", str(tmp_path / "missing" / "m.json"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any("does not exist" in n.message for n in app._notifications)
 
     other = make_app(tmp_path)
     async with other.run_test(size=(160, 48)) as pilot:
@@ -284,6 +306,19 @@ async def test_save_and_load_a_checkpoint(tmp_path):
         await wait_for(pilot, lambda: steps(other) > saved_steps)
         await pilot.press("f6")
         await wait_for(pilot, lambda: other.state == "stopped")
+
+
+async def test_loading_over_unsaved_training_asks_first(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 20)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.state == "paused")
+        await pilot.press("ctrl+o")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert not isinstance(app.screen, (ConfirmScreen, PathScreen))
 
 
 async def test_loading_a_bad_checkpoint_says_why(tmp_path):
@@ -323,6 +358,55 @@ async def test_quit_during_training_stops_the_thread_and_autosaves(tmp_path):
     assert threads_running("train_loop") == []
     saved = load_checkpoint(tmp_path / "autosave.json")
     assert saved.state.step == app.run_.trainer.state.step > 20
+
+
+async def test_editing_keys_keep_their_order_while_training(tmp_path):
+    """Textual issue #6605: a backspace typed fast under load used to land after later characters."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 20)
+        await set_field(pilot, "#prompt", "ab")
+        for key, char in [("c", "c"), ("backspace", None), ("x", "x"), ("y", "y"), ("left", None), ("z", "z")]:
+            app._driver.send_message(events.Key(key, char))  # as a terminal delivers them: no waiting between
+        await wait_for(pilot, lambda: len(app.query_one("#prompt", Input).value) >= 5)
+        await pilot.pause(0.2)
+        assert app.query_one("#prompt", Input).value == "abxzy"
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.state == "stopped")
+
+
+async def test_sigterm_quits_and_autosaves(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: steps(app) > 20)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await wait_for(pilot, lambda: not app.is_running or app._exit_renderables is not None, what="exit")
+    assert load_checkpoint(tmp_path / "autosave.json").state.step > 20
+    assert threads_running("train_loop") == []
+
+
+async def test_keymap_file_remaps_and_is_checked(tmp_path):
+    keys = tmp_path / "config" / "charlm-tui" / "keys.toml"
+    keys.parent.mkdir(parents=True)
+    keys.write_text('[keys]\n"train.toggle" = "f4"\n', encoding="utf-8")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert "F4" in text_of(app.query_one("#train-state"))
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.state == "running")
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.state == "paused")
+    keys.write_text('[keys]\n"train.toggle" = "f9"\n"bogus" = "f11"\n', encoding="utf-8")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)):
+        assert any("unknown binding id bogus" in n.message for n in app._notifications)
+    keys.write_text('[keys]\n"train.toggle" = "f9"\n', encoding="utf-8")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)):
+        assert any("two things: f9" in n.message for n in app._notifications)
+        assert "F5" in text_of(app.query_one("#train-state"))  # nothing was remapped
 
 
 async def test_help_lists_the_keys(tmp_path):

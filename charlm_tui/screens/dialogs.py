@@ -6,11 +6,12 @@ from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from charlm_tui.widgets.corpus_panel import PathSuggester
+from charlm_tui.widgets.ordered_input import OrderedInput
 
 
 class HelpScreen(ModalScreen[None]):
@@ -26,10 +27,9 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, description in self.keys:
             table.add_row(key, description)
-        with Vertical(classes="dialog"):
-            yield Label("[b]charlm-tui keys[/]  (Esc closes)")
+        with VerticalScroll(classes="dialog", id="help-keys"):
+            yield Label("[b]charlm-tui keys[/]  (Esc closes, ↑↓ scroll)")
             yield Static(table)
-            yield Label("Tab moves between fields; Enter opens a file path; ^P lists every command.", classes="caption")
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -65,7 +65,7 @@ class PathScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text)
-            yield Input(self.default, id="path", suggester=PathSuggester())
+            yield OrderedInput(self.default, id="path", suggester=PathSuggester())
             yield Label("Enter to confirm, Esc to cancel, → completes", classes="caption")
 
     @on(Input.Submitted, "#path")

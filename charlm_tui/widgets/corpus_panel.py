@@ -13,6 +13,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from charlm_tui.messages import CorpusChosen
+from charlm_tui.widgets.ordered_input import OrderedInput
 from core.corpora import DESCRIPTIONS, bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
 
@@ -51,7 +52,7 @@ class CorpusPanel(Vertical):
             *(Option(c.name, id=c.name) for c in bundled_corpora()),
             id="corpus-list",
         )
-        yield Input(placeholder="open a file: path, ⏎", id="corpus-path", suggester=PathSuggester(), compact=True)
+        yield OrderedInput(placeholder="open a file: path, ⏎", id="corpus-path", suggester=PathSuggester(), compact=True)
         yield Static(id="corpus-error", classes="error")
         yield Static(id="corpus-stats")
         yield Static(id="corpus-preview")
@@ -100,7 +101,7 @@ class CorpusPanel(Vertical):
         self.query_one("#corpus-stats", Static).update(
             f"[b]{corpus.name}[/]: {about}\n{len(corpus):,} chars, vocab {len(corpus.vocab)}\n{examples}"
         )
-        preview = corpus.preview(160).replace("[", r"\[")
+        preview = corpus.preview(2000).replace("[", r"\[")
         self.query_one("#corpus-preview", Static).update(preview)
 
     @on(OptionList.OptionSelected, "#corpus-list")

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.validation import Integer, Number
 from textual.widgets import Input, Label, Static
+from charlm_tui.widgets.ordered_input import OrderedInput
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.0, 5.0
 KEEP_CHARACTERS = 20_000  # generated text kept on screen (older text scrolls away for good)
@@ -33,17 +34,17 @@ class GenerationPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="gen-row"):
             yield Label("prompt")
-            yield Input("The ", id="prompt", compact=True)
+            yield OrderedInput("The ", id="prompt", compact=True)
             yield Label("temp")
-            yield Input("0.8", id="temperature", compact=True,
+            yield OrderedInput("0.8", id="temperature", compact=True,
                         validators=[Number(MIN_TEMPERATURE, MAX_TEMPERATURE)])
         with Horizontal(classes="gen-row"):
             yield Label("top-k")
-            yield Input("", id="top-k", compact=True, placeholder="all", valid_empty=True, validators=[Integer(1, 10_000)])
+            yield OrderedInput("", id="top-k", compact=True, placeholder="all", valid_empty=True, validators=[Integer(1, 10_000)])
             yield Label("length")
-            yield Input("200", id="length", compact=True, validators=[Integer(1, 100_000)])
+            yield OrderedInput("200", id="length", compact=True, validators=[Integer(1, 100_000)])
             yield Label("auto every")
-            yield Input("1000", id="auto-every", compact=True, validators=[Integer(0, 10_000_000)])
+            yield OrderedInput("1000", id="auto-every", compact=True, validators=[Integer(0, 10_000_000)])
         yield Static("", id="gen-status")
         with VerticalScroll(id="generated-scroll"):
             yield Static("", id="generated")

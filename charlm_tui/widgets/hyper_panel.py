@@ -12,6 +12,7 @@ from textual.validation import Integer, Number
 from textual.widgets import Input, Label, Select, Static
 
 from charlm_tui.messages import SettingsChanged
+from charlm_tui.widgets.ordered_input import OrderedInput
 from core.fused import ACTIVATIONS
 from core.model import ENGINES, parameter_table
 from core.run import PRESETS, ModelConfig, RunConfig
@@ -59,7 +60,7 @@ class HyperPanel(Vertical):
                          id="preset", compact=True)
             for field_id, label, validator, optional, tooltip in FIELDS:
                 yield Label(label)
-                field = Input(id=field_id, validators=[validator], valid_empty=optional, compact=True)
+                field = OrderedInput(id=field_id, validators=[validator], valid_empty=optional, compact=True)
                 field.tooltip = tooltip
                 yield field
             yield Label("activation")
@@ -68,6 +69,7 @@ class HyperPanel(Vertical):
             yield Select([(e, e) for e in ENGINES], allow_blank=False, id="engine", compact=True)
         yield Static(id="hyper-problems", classes="error")
         yield Static(id="param-table")
+        yield Static(id="epoch-estimate")
 
     def on_mount(self) -> None:
         self.fill(self._initial)
@@ -146,10 +148,8 @@ class HyperPanel(Vertical):
         table.add_column("parameters", justify="right")
         for row in rows:
             table.add_row(row.component, row.shape, f"{row.count:,}", style="bold" if row.component == "Total" else "")
-        estimate = self.epoch_estimate(rows[-1].count)
-        if estimate:
-            table.caption = estimate
         target.update(table)
+        self.query_one("#epoch-estimate", Static).update(self.epoch_estimate(rows[-1].count))
 
     def epoch_estimate(self, parameters: int) -> str:
         if self.seconds_per_step_per_parameter is None or not self.train_examples or self.config is None:
@@ -158,10 +158,12 @@ class HyperPanel(Vertical):
         if self.config.model.engine == "reference":
             per_step *= 150  # the elementary graph is about this much slower (see benchmarks/)
         seconds = per_step * self.train_examples
-        return f"≈ {format_duration(seconds)} per epoch ({1 / per_step:,.0f} steps/s, measured)"
+        return f"[i]≈ {format_duration(seconds)} an epoch, at {1 / per_step:,.0f} steps/s (measured)[/]"
 
 
 def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return "<1s"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"

@@ -10,22 +10,24 @@ from charlm_tui.messages import TrainingProgress
 from charlm_tui.widgets.hyper_panel import format_duration
 
 STATES = {
-    "idle": "press [b]F5[/] to start training · loss curve is smoothed over the whole run",
-    "running": "[b green]training[/] · F5 pauses · F6 stops",
-    "paused": "[b yellow]paused[/] · F5 resumes · F6 stops · F7 samples",
-    "finished": "[b]finished[/] · F7 samples · ^S saves · F5 new model",
-    "stopped": "[b]stopped[/] · F7 samples · ^S saves · F5 new model",
+    "idle": "press [b]{train.toggle}[/] to start training",
+    "running": "[b green]training[/] · {train.toggle} pauses · {train.stop} stops",
+    "paused": "[b yellow]paused[/] · {train.toggle} resumes · {train.stop} stops · {sample.start} samples",
+    "finished": "[b]finished[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} new model",
+    "stopped": "[b]stopped[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} new model",
     "failed": "[b red]stopped by a problem[/] · see below",
 }
+OVERFITTING = 1.05  # validation loss this far above its best, while training goes on, reads as overfitting
 
 
 class TrainingPanel(Vertical):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.border_title = "Training"
+        self.last: TrainingProgress | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(STATES["idle"], id="train-state")
+        yield Static("", id="train-state")
         with Horizontal(id="loss-row", classes="curve-row"):
             yield Label("loss", classes="caption")
             yield Sparkline([], id="loss-curve")
@@ -37,21 +39,35 @@ class TrainingPanel(Vertical):
         bar.display = False  # until there is progress to show (an empty bar would only animate)
         yield bar
 
-    def show_state(self, state: str, detail: str = "") -> None:
-        self.query_one("#train-state", Static).update(STATES[state] + (f"\n{detail}" if detail else ""))
-        self.set_class(state == "running", "-running")
+    def show_state(self, state: str, keys: dict[str, str], detail: str = "") -> None:
+        """`keys`: how the keys of train.toggle, train.stop, sample.start and checkpoint.save are shown."""
+        text = STATES[state]
+        for binding_id, label in keys.items():
+            text = text.replace("{" + binding_id + "}", label)
+        self.query_one("#train-state", Static).update(text + (f"\n{detail}" if detail else ""))
+        if self.last is not None and state != "running":
+            self.show_progress(self.last, running=False)
 
-    def show_progress(self, p: TrainingProgress) -> None:
+    def show_progress(self, p: TrainingProgress, running: bool) -> None:
+        self.last = p
         self.query_one("#loss-curve", Sparkline).data = p.curve
-        self.query_one("#val-curve", Sparkline).data = p.validation_curve
+        # one point would be drawn as a full-height bar: wait for a second one
+        self.query_one("#val-curve", Sparkline).data = p.validation_curve if len(p.validation_curve) > 1 else []
         of_steps = f"/{p.total_steps:,}" if p.total_steps else ""
         of_epochs = f"/{p.epochs}" if p.epochs else ""
-        val = f"{p.validation_loss:.3f}" if p.validation_loss is not None else "–"
-        eta = ""
-        if p.total_steps and p.steps_per_sec > 0:
-            eta = f"  ETA {format_duration((p.total_steps - p.step) / p.steps_per_sec)}"
+        val = "–"
+        if p.validation_loss is not None:
+            val = f"{p.validation_loss:.3f}"
+            best = min(p.validation_curve, default=p.validation_loss)
+            if len(p.validation_curve) > 2 and p.validation_loss > OVERFITTING * best and p.avg_loss < best:
+                val += " [b $warning]↑ overfitting[/]"
+        speed, eta = "", ""
+        if running:
+            speed = f"  {p.steps_per_sec:,.0f} steps/s"
+            if p.total_steps and p.steps_per_sec > 0:
+                eta = f"  ETA {format_duration((p.total_steps - p.step) / p.steps_per_sec)}"
         self.query_one("#train-stats", Static).update(
-            f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}  {p.steps_per_sec:,.0f} steps/s{eta}\n"
+            f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}{speed}{eta}\n"
             f"loss [b]{p.loss:.3f}[/]  avg {p.avg_loss:.3f}  ppl {p.perplexity:.2f}  val {val}"
         )
         bar = self.query_one("#train-progress", ProgressBar)
@@ -59,6 +75,7 @@ class TrainingPanel(Vertical):
         bar.display = True
 
     def reset(self) -> None:
+        self.last = None
         self.query_one("#loss-curve", Sparkline).data = []
         self.query_one("#val-curve", Sparkline).data = []
         self.query_one("#train-stats", Static).update("")
