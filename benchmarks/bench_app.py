@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from textual import events  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
 from charlm_tui.app import CharLMApp  # noqa: E402
 from core.corpora import resolve_corpus  # noqa: E402
+from common import verdict  # noqa: E402
 from core.run import PRESETS, Run  # noqa: E402
 
 
@@ -119,13 +121,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(results))
     else:
-        met = lambda ok: "MET" if ok else "NOT MET"  # noqa: E731
         print(f"headless training          {headless:8.0f} steps/s")
         print(f"inside the app             {app_rate:8.0f} steps/s   {100 * app_rate / headless:5.1f} % of headless"
-              f"   (target ≥ 90 %: {met(app_rate / headless >= 0.9)})")
+              f"   (target ≥ 90 %: {verdict(app_rate / headless >= 0.9)})")
         print(f"  with auto-samples/1000   {app_rate_sampling:8.0f} steps/s")
         print(f"key-to-screen latency      median {results['key_latency_ms_median']:.1f} ms, p95 {p95:.1f} ms, "
-              f"max {latencies_ms[-1]:.1f} ms over {len(latencies_ms)} presses   (target p95 ≤ 50 ms: {met(p95 <= 50)})")
+              f"max {latencies_ms[-1]:.1f} ms over {len(latencies_ms)} presses   (target p95 ≤ 50 ms: {verdict(p95 <= 50)})")
     return results
 
 

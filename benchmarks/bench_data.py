@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.data import load_corpus  # noqa: E402
 from core.run import PRESETS, Run  # noqa: E402
+from common import verdict  # noqa: E402
 
 CORPUS_BYTES = 5_000_000
 LOAD_SECONDS_TARGET = 2.0
@@ -155,10 +156,6 @@ def bench_flatness(traced: bool, checkpoints=(1_000, 10_000)) -> list[dict]:
                          "history_objects": len(state.losses) + 3 * len(state.validation)})
     tracemalloc.stop()
     return readings
-
-
-def verdict(met: bool) -> str:
-    return "MET" if met else "NOT MET"
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -32,6 +32,7 @@ from core.model import softmax  # noqa: E402
 from core.run import ModelConfig, Run, RunConfig  # noqa: E402
 from core.sampling import FrozenModel, Sampler, prepare_prompt  # noqa: E402
 from core.training import TrainConfig  # noqa: E402
+from common import verdict  # noqa: E402
 
 COURSE_SECONDS_PER_STEP = 2.6  # the course's own engine, on the issue author's machine
 COURSE_SECONDS_PER_CHAR = 2.4  # the course's generate(), same machine
@@ -80,10 +81,6 @@ def graph_chars_per_sec(run: Run, length: int, temperature: float = 0.8) -> floa
         idx = rng.choices(range(len(probs)), weights=[p.data for p in probs])[0]
         context = context[1:] + [idx]
     return length / (time.perf_counter() - start)
-
-
-def verdict(met: bool) -> str:
-    return "MET" if met else "NOT MET"
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -52,6 +52,11 @@ class TrainConfig:
 # --- events ------------------------------------------------------------------------------------
 
 
+def perplexity(loss: float) -> float:
+    """e^loss, capped so a huge loss reads as a huge number rather than an overflow."""
+    return math.exp(min(loss, 700.0))
+
+
 @dataclass(frozen=True)
 class StepEvent:
     """One SGD step was applied."""
@@ -66,7 +71,7 @@ class StepEvent:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(min(self.avg_loss, 700.0))
+        return perplexity(self.avg_loss)
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class EpochEvent:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(min(self.avg_loss, 700.0))
+        return perplexity(self.avg_loss)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class ValidationEvent:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(min(self.loss, 700.0))
+        return perplexity(self.loss)
 
 
 class StopReason(str, Enum):

@@ -55,6 +55,19 @@ def steps(app: CharLMApp) -> int:
     return app.run_.trainer.state.step if app.run_ else 0
 
 
+async def train_then_pause(pilot, at_least: int):
+    await pilot.press("f5")
+    await wait_for(pilot, lambda: steps(pilot.app) > at_least, what=f"{at_least} steps")
+    await pilot.press("f5")
+    await wait_for(pilot, lambda: pilot.app.state == "paused", what="pause")
+
+
+async def stop_training(pilot):
+    await pilot.press("f6")
+    await wait_for(pilot, lambda: pilot.app.state == "stopped", what="stop")
+    assert not pilot.app.train_worker.is_running
+
+
 async def set_field(pilot, selector: str, value: str):
     """Focus a field and fill it with `value`, typing its last character as a key press."""
     field = pilot.app.screen.query_one(selector, Input)
@@ -178,10 +191,7 @@ async def test_start_pause_resume_stop(tmp_path, size):
 async def test_changing_the_architecture_asks_before_discarding(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: steps(app) > 10)
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "paused")
+        await train_then_pause(pilot, 10)
         old_run = app.run_
         await pilot.press("f2")
         await set_field(pilot, "#hidden", "12")
@@ -198,8 +208,7 @@ async def test_changing_the_architecture_asks_before_discarding(tmp_path):
         await pilot.pause()
         await pilot.press("y")  # now discard it
         await wait_for(pilot, lambda: app.run_ is not old_run and app.run_.model.hidden_dim == 12)
-        await pilot.press("f6")
-        await wait_for(pilot, lambda: app.state == "stopped")
+        await stop_training(pilot)
 
 
 def generated_after_heading(app) -> str:
@@ -213,10 +222,7 @@ async def test_generate_while_paused_streams_the_requested_length(tmp_path):
         await set_field(pilot, "#prompt", "")  # no prompt: exactly `length` characters follow the heading
         await set_field(pilot, "#length", "3000")
         await set_field(pilot, "#auto-every", "0")
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: steps(app) > 100)
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "paused")
+        await train_then_pause(pilot, 100)
         seen = []
         original = app.query_one(GenerationPanel).append
         app.query_one(GenerationPanel).append = lambda text: (seen.append(text), original(text))
@@ -241,8 +247,7 @@ async def test_generate_during_training(tmp_path):
         await pilot.pause()
         assert app.state == "running" and steps(app) > before
         assert len(generated_after_heading(app)) == 80
-        await pilot.press("f6")
-        await wait_for(pilot, lambda: app.state == "stopped")
+        await stop_training(pilot)
 
 
 async def test_unknown_prompt_characters_are_reported_not_fatal(tmp_path):
@@ -250,10 +255,7 @@ async def test_unknown_prompt_characters_are_reported_not_fatal(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await set_field(pilot, "#prompt", "Zebra!")
         await set_field(pilot, "#auto-every", "0")
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: steps(app) > 20)
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "paused")
+        await train_then_pause(pilot, 20)
         await pilot.press("f7")
         await wait_for(pilot, lambda: not app._sampling())
         status = text_of(app.query_one("#gen-status"))
@@ -274,10 +276,7 @@ async def test_save_and_load_a_checkpoint(tmp_path):
     path = tmp_path / "model.json"
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: steps(app) > 30)
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "paused")
+        await train_then_pause(pilot, 30)
         saved_steps, saved_weights = steps(app), app.run_.model.weights()
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, PathScreen)
@@ -304,17 +303,13 @@ async def test_save_and_load_a_checkpoint(tmp_path):
         assert other.state == "paused"
         await pilot.press("f5")  # carries on from the checkpoint
         await wait_for(pilot, lambda: steps(other) > saved_steps)
-        await pilot.press("f6")
-        await wait_for(pilot, lambda: other.state == "stopped")
+        await stop_training(pilot)
 
 
 async def test_loading_over_unsaved_training_asks_first(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: steps(app) > 20)
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "paused")
+        await train_then_pause(pilot, 20)
         await pilot.press("ctrl+o")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
@@ -372,8 +367,7 @@ async def test_editing_keys_keep_their_order_while_training(tmp_path):
         await wait_for(pilot, lambda: len(app.query_one("#prompt", Input).value) >= 5)
         await pilot.pause(0.2)
         assert app.query_one("#prompt", Input).value == "abxzy"
-        await pilot.press("f6")
-        await wait_for(pilot, lambda: app.state == "stopped")
+        await stop_training(pilot)
 
 
 async def test_sigterm_quits_and_autosaves(tmp_path):
