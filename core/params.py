@@ -18,6 +18,8 @@ from operator import mul
 
 from core.engine import Value, _leaf_backward
 
+SPARSE_ENOUGH = 0.9  # below this share of non-zero inputs, updating them one by one beats rebuilding the row
+
 
 class ParamTable:
     """A rows × cols block of parameters with their gradients."""
@@ -72,9 +74,20 @@ class ParamTable:
         data = self.data
         for r in self._dirty:
             data[r] = [w - learning_rate * g for w, g in zip(data[r], self._grad[r])]
+        nonzeros: dict[int, list[tuple[int, float]] | None] = {}  # per input vector, shared by its rows
         for r, scale, vector in self._pending:
             step = -learning_rate * scale
-            data[r] = [w + step * x for w, x in zip(data[r], vector)]
+            key = id(vector)
+            if key not in nonzeros:
+                found = [(j, x) for j, x in enumerate(vector) if x]
+                nonzeros[key] = found if len(found) < SPARSE_ENOUGH * len(vector) else None
+            sparse = nonzeros[key]
+            if sparse is None:
+                data[r] = [w + step * x for w, x in zip(data[r], vector)]
+            else:  # after a ReLU about half the inputs are 0: touch only the weights that move
+                row = data[r]
+                for j, x in sparse:
+                    row[j] += step * x
 
     def grads_finite(self) -> bool:
         finite_vectors: dict[int, bool] = {}  # fused layers share one input vector across rows
