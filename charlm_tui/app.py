@@ -8,6 +8,7 @@ messages (never touching widgets), at a bounded rate, so the UI stays responsive
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from typing import Iterable
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Container
 from textual.events import Resize
 from textual.screen import Screen
@@ -42,7 +44,8 @@ from core.sampling import Sampler, prepare_prompt
 from core.training import StepEvent, StopReason
 
 GRID_MIN_SIZE = (140, 40)
-GIL_SWITCH_INTERVAL = 0.001  # seconds  # at least this many columns and rows: all four panels at once
+GIL_SWITCH_INTERVAL = 0.001  # seconds
+TEMPERATURE_KEYS = Binding.Group("temp")  # shown as one footer entry  # at least this many columns and rows: all four panels at once
 
 
 def data_home() -> Path:
@@ -51,6 +54,21 @@ def data_home() -> Path:
 
 def keymap_file() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "charlm-tui" / "keys.toml"
+
+
+def while_open(handler):
+    """A worker's message handler that does nothing once the app is closing (its widgets may be gone)."""
+
+    @functools.wraps(handler)
+    def guarded(self, message):
+        if self._quitting:
+            return None
+        try:
+            return handler(self, message)
+        except NoMatches:  # torn down between the check and the query: the app is closing
+            return None
+
+    return guarded
 
 
 class CharLMApp(App):
@@ -62,16 +80,17 @@ class CharLMApp(App):
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
         Binding("question_mark", "help", "Help", show=False, id="help.alt"),
+        # shown on the view tabs rather than in the footer
         Binding("f2", "view('setup', True)", "Setup view", show=False, id="view.setup"),
         Binding("f3", "view('train', True)", "Watch view", show=False, id="view.train"),
         Binding("f5", "toggle_training", "Train", id="train.toggle"),
         Binding("f6", "stop_training", "Stop", id="train.stop"),
         Binding("f7", "generate", "Sample", id="sample.start"),
-        Binding("f8", "stop_generation", "Stop sample", show=False, id="sample.stop"),
-        Binding("f9", "temperature(-0.1)", "Temp −", show=False, id="sample.cooler"),
-        Binding("f10", "temperature(0.1)", "Temp +", show=False, id="sample.warmer"),
+        Binding("f8", "stop_generation", "Stop text", id="sample.stop"),
+        Binding("f9", "temperature(-0.1)", "Temp −", id="sample.cooler", group=TEMPERATURE_KEYS),
+        Binding("f10", "temperature(0.1)", "Temp +", id="sample.warmer", group=TEMPERATURE_KEYS),
         Binding("ctrl+s", "save", "Save", id="checkpoint.save"),
-        Binding("ctrl+o", "load", "Load", show=False, id="checkpoint.load"),
+        Binding("ctrl+o", "load", "Load", id="checkpoint.load"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
     COMMANDS_HELP = {
@@ -114,7 +133,7 @@ class CharLMApp(App):
             yield HyperPanel(self.initial_settings, self.preset, id="hyper")
             yield TrainingPanel(id="training")
             yield GenerationPanel(id="generation")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def settings(self) -> RunConfig | None:
@@ -153,6 +172,10 @@ class CharLMApp(App):
             self._signals.append(sig)
 
     def on_unmount(self) -> None:
+        self._quitting = True
+        for cancel in (self.cancel_training, self.cancel_sampling):
+            if cancel is not None:
+                cancel.set()  # however the app ends, its threads end with it
         loop = asyncio.get_running_loop()
         for sig in self._signals:
             loop.remove_signal_handler(sig)
@@ -164,10 +187,26 @@ class CharLMApp(App):
     def _fit(self, width: int, height: int) -> None:
         """All four panels in a grid on a big terminal; two views (setup / watch) on a small one."""
         self.screen.set_class(width >= GRID_MIN_SIZE[0] and height >= GRID_MIN_SIZE[1], "-grid")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Only what makes sense now is in the footer (and active): it keeps the footer short at 80 columns."""
+        if action == "view":
+            return not self.screen.has_class("-grid") and not self.screen.has_class(f"view-{parameters[0]}")
+        if action == "stop_training":
+            return self.state in ("running", "paused")
+        if action in ("generate", "save"):
+            return self.run_ is not None
+        if action == "stop_generation":
+            return self._sampling()
+        if action == "load":
+            return self.state != "running"
+        return True
 
     def action_view(self, view: str, focus: bool = False) -> None:
         self.screen.set_class(view == "setup", "view-setup")
         self.screen.set_class(view == "train", "view-train")
+        self.refresh_bindings()
         tabs = self.query_one("#view-tabs", Tabs)
         if tabs.active != view:
             tabs.active = view
@@ -238,6 +277,7 @@ class CharLMApp(App):
         measure_speed(Run.new(probe, PRESETS["default"]), 30, self.post_message)
 
     @on(SpeedMeasured)
+    @while_open
     def _speed_measured(self, message: SpeedMeasured) -> None:
         self.query_one(HyperPanel).seconds_per_step_per_parameter = message.seconds_per_step_per_parameter
         self._refresh_estimates()
@@ -252,6 +292,7 @@ class CharLMApp(App):
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
+        self.refresh_bindings()
         keys = {name: self.key_label(f"{name}") for name in
                 ("train.toggle", "train.stop", "sample.start", "checkpoint.save")}
         self.query_one(TrainingPanel).show_state(state, keys, detail)
@@ -360,9 +401,8 @@ class CharLMApp(App):
                 self._set_state("stopped")
 
     @on(TrainingProgress)
+    @while_open
     def _training_progress(self, message: TrainingProgress) -> None:
-        if self._quitting:
-            return
         self.query_one(TrainingPanel).show_progress(message, running=self.state == "running")
         settings = self.query_one(GenerationPanel).settings()
         if isinstance(settings, str) or settings.auto_every <= 0 or self.state != "running":
@@ -373,9 +413,8 @@ class CharLMApp(App):
                 self.action_generate(length=min(settings.length, 120), heading=f"auto sample at step {message.step:,}")
 
     @on(TrainingStopped)
+    @while_open
     def _training_stopped(self, message: TrainingStopped) -> None:
-        if self._quitting:
-            return
         if message.reason == StopReason.CANCELLED.value:
             self._set_state("stopped" if self._stopping else "paused")
         elif message.reason == StopReason.FINISHED.value:
@@ -428,16 +467,14 @@ class CharLMApp(App):
             self.cancel_sampling.set()
 
     @on(GeneratedText)
+    @while_open
     def _generated_text(self, message: GeneratedText) -> None:
-        if self._quitting:
-            return
         if message.generation == self.generation:
             self.query_one(GenerationPanel).append(message.text)
 
     @on(GenerationFinished)
+    @while_open
     def _generation_finished(self, message: GenerationFinished) -> None:
-        if self._quitting:
-            return
         if message.generation == self.generation:
             if message.cancelled:
                 self.query_one(GenerationPanel).append(" …(stopped)")

@@ -9,7 +9,7 @@ from typing import Callable
 from textual.message import Message
 
 from charlm_tui.messages import GeneratedText, GenerationFinished, SpeedMeasured, TrainingProgress, TrainingStopped
-from core.metrics import DownsampledSeries
+from core.metrics import DownsampledSeries, SmoothedSeries
 from core.run import Run
 from core.sampling import Prompt, Sampler
 from core.training import StepEvent, StoppedEvent, ValidationEvent
@@ -18,23 +18,16 @@ Post = Callable[[Message], object]
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress messages: a few a second is smooth and cheap
 TEXT_INTERVAL = 1 / 30  # seconds between batches of generated characters
-SMOOTHING = 0.02  # weight of the newest loss in the exponential moving average shown as the curve
 
 
 class LossCurves:
     """The smoothed training loss and the validation loss of a run, downsampled to a fixed size."""
 
     def __init__(self, run: Run, capacity: int = 256):
-        self.training = DownsampledSeries(capacity)
+        self.training = SmoothedSeries(capacity)
         self.validation = DownsampledSeries(capacity)
-        self.smoothed: float | None = None
-        for loss in run.trainer.state.losses:
-            self.add_loss(loss)
+        self.training.extend(run.trainer.state.losses)
         self.validation.extend(loss for _, loss in run.trainer.state.validation)
-
-    def add_loss(self, loss: float) -> None:
-        self.smoothed = loss if self.smoothed is None else self.smoothed + SMOOTHING * (loss - self.smoothed)
-        self.training.append(self.smoothed)
 
 
 def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingProgress:
@@ -54,7 +47,7 @@ def train_loop(run: Run, curves: LossCurves, cancel: threading.Event, post: Post
     last_step: StepEvent | None = None
     for event in run.trainer.events(cancel):
         if isinstance(event, StepEvent):
-            curves.add_loss(event.loss)
+            curves.training.append(event.loss)
             last_step = event
         elif isinstance(event, ValidationEvent):
             curves.validation.append(event.loss)

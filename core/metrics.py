@@ -39,3 +39,16 @@ class DownsampledSeries:
 
     def __len__(self) -> int:
         return len(self._means) + (1 if self._open_count else 0)
+
+
+class SmoothedSeries(DownsampledSeries):
+    """An exponential moving average of a series (weight `smoothing` on the newest value), downsampled."""
+
+    def __init__(self, capacity: int = 256, smoothing: float = 0.02):
+        super().__init__(capacity)
+        self.smoothing = smoothing
+        self.current: float | None = None
+
+    def append(self, value: float) -> None:
+        self.current = value if self.current is None else self.current + self.smoothing * (value - self.current)
+        super().append(self.current)
