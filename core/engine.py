@@ -139,6 +139,9 @@ def topological_order(root) -> list:
         for parent in parents:
             if parent not in visited:
                 visited.add(parent)
+                if not parent._parents:
+                    order.append(parent)  # a leaf waits for nothing
+                    continue
                 stack.append((parent, iter(parent._parents)))
                 break
         else:
