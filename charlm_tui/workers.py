@@ -16,7 +16,7 @@ from core.training import StepEvent, StoppedEvent, ValidationEvent
 
 Post = Callable[[Message], object]
 
-PROGRESS_INTERVAL = 0.2  # seconds between progress messages: a few a second is smooth and cheap
+PROGRESS_INTERVAL = 0.25  # seconds between progress messages: a few a second looks smooth and keeps keys snappy
 TEXT_INTERVAL = 1 / 30  # seconds between batches of generated characters
 
 

@@ -68,11 +68,13 @@ class TrainingPanel(Vertical):
                 eta = f"  ETA {format_duration((p.total_steps - p.step) / p.steps_per_sec)}"
         self.query_one("#train-stats", Static).update(
             f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}{speed}{eta}\n"
-            f"loss [b]{p.loss:.3f}[/]  avg {p.avg_loss:.3f}  ppl {p.perplexity:.2f}  val {val}"
+            f"loss [b]{p.loss:.3f}[/]  avg {p.avg_loss:.3f}  ppl {p.perplexity:.2f}  val {val}",
+            layout=False,  # always two lines: repainting is enough, and it keeps keys snappy while training
         )
         bar = self.query_one("#train-progress", ProgressBar)
         bar.update(total=p.total_steps, progress=p.step)
-        bar.display = True
+        if not bar.display:
+            bar.display = True
 
     def reset(self) -> None:
         self.last = None
