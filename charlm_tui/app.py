@@ -45,7 +45,7 @@ from core.training import StepEvent, StopReason
 
 GRID_MIN_SIZE = (140, 40)
 GIL_SWITCH_INTERVAL = 0.001  # seconds
-TEMPERATURE_KEYS = Binding.Group("temp")  # shown as one footer entry  # at least this many columns and rows: all four panels at once
+TEMPERATURE_KEYS = Binding.Group("temp −/+")  # shown as one footer entry  # at least this many columns and rows: all four panels at once
 
 
 def data_home() -> Path:
@@ -133,7 +133,7 @@ class CharLMApp(App):
             yield HyperPanel(self.initial_settings, self.preset, id="hyper")
             yield TrainingPanel(id="training")
             yield GenerationPanel(id="generation")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # ^P still opens it; help lists it
 
     @property
     def settings(self) -> RunConfig | None:
@@ -191,8 +191,6 @@ class CharLMApp(App):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """Only what makes sense now is in the footer (and active): it keeps the footer short at 80 columns."""
-        if action == "view":
-            return not self.screen.has_class("-grid") and not self.screen.has_class(f"view-{parameters[0]}")
         if action == "stop_training":
             return self.state in ("running", "paused")
         if action in ("generate", "save"):
@@ -339,10 +337,11 @@ class CharLMApp(App):
             return
         reason = ("The settings changed: " + ", ".join(changes) + "." if changes
                   else f"Training has {self.state}.")
+        keep = "\nKeep puts the settings back to the current model's." if changes else ""
         self.push_screen(
             ConfirmScreen(f"{reason}\nDiscard the current model ({self.run_.trainer.state.step:,} steps) and "
-                          f"train a new one? ({self.key_label('checkpoint.save')} saves it first.)\n"
-                          "Keep puts the settings back to the current model's.", yes="New model", no="Keep"),
+                          f"train a new one? ({self.key_label('checkpoint.save')} saves it first.){keep}",
+                          yes="New model", no="Keep"),
             lambda discard: self._start_new_run() if discard else self._keep_current(changes),
         )
 
@@ -556,9 +555,9 @@ class CharLMApp(App):
     def _corpus_for(self, checkpoint) -> Corpus:
         """The corpus a checkpoint was trained on: its file or bundled text, else the current one if it fits."""
         name, path = checkpoint.corpus.get("name", ""), checkpoint.corpus.get("path")
-        for source in filter(None, (path, name)):
+        for source in filter(None, (name, path)):  # a bundled name first, so it keeps its name
             try:
-                corpus = load_corpus(source) if source == path else resolve_corpus(source)
+                corpus = resolve_corpus(source) if source == name else load_corpus(source)
             except (CorpusError, OSError):
                 continue
             if corpus.vocab == checkpoint.vocab:
@@ -580,7 +579,7 @@ class CharLMApp(App):
             shown = ", ".join(k.upper() if k[1:].isdigit() else self.get_key_display(Binding(k, binding.action))
                               for k in key.split(","))
             keys.append((shown, self._describe(binding)))
-        keys += [("^P", "Command palette: every action by name"), ("Tab / Shift+Tab", "Next / previous field")]
+        keys += [("^p", "Command palette: every action by name"), ("Tab / Shift+Tab", "Next / previous field")]
         self.push_screen(HelpScreen(keys))
 
     def _describe(self, binding: Binding) -> str:

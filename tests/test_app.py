@@ -420,8 +420,11 @@ async def test_narrow_views_switch_with_keys(tmp_path):
         assert app.query_one("#hyper").display and not app.query_one("#training").display
         await pilot.press("f3")
         assert app.query_one("#training").display and not app.query_one("#hyper").display
+        await pilot.press("f3")  # again, from the view it is on: still focuses the prompt
+        assert app.focused is app.query_one("#prompt")
         await pilot.press("f2")
         assert app.query_one("#hyper").display
+        assert app.focused is app.query_one("#corpus-list")
 
 
 async def test_wide_screen_shows_every_panel(tmp_path):

@@ -34,7 +34,7 @@ class GenerationPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="gen-row"):
             yield Label("prompt")
-            yield OrderedInput("The ", id="prompt", compact=True)
+            yield OrderedInput("The ", id="prompt", compact=True, select_on_focus=False)
             yield Label("temp")
             yield OrderedInput("0.8", id="temperature", compact=True,
                         validators=[Number(MIN_TEMPERATURE, MAX_TEMPERATURE)])
