@@ -61,7 +61,6 @@ class SpeedMeasured(Message):
 @dataclass
 class CorpusChosen(Message):
     corpus: Corpus
-    source: str  # bundled name or path
 
 
 @dataclass

@@ -66,7 +66,7 @@ class CorpusPanel(Vertical):
             self.show_error(str(error))
             return False
         self.set_corpus(corpus)
-        self.post_message(CorpusChosen(corpus, source))
+        self.post_message(CorpusChosen(corpus))
         return True
 
     def set_corpus(self, corpus: Corpus) -> None:
