@@ -33,7 +33,7 @@ from charlm_tui.messages import (CorpusChosen, GeneratedText, GenerationFinished
 from charlm_tui.screens.dialogs import ConfirmScreen, HelpScreen, PathScreen
 from charlm_tui.widgets.corpus_panel import CorpusPanel
 from charlm_tui.widgets.generation_panel import GenerationPanel
-from charlm_tui.widgets.hyper_panel import ARCHITECTURE, HyperPanel
+from charlm_tui.widgets.hyper_panel import HyperPanel
 from charlm_tui.widgets.training_panel import TrainingPanel
 from charlm_tui.workers import LossCurves, measure_speed, progress_message, sample_loop, train_loop
 from core.checkpoint import CheckpointError, load_checkpoint
@@ -41,11 +41,14 @@ from core.corpora import DEFAULT_CORPUS, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
 from core.run import PRESETS, Run, RunConfig
 from core.sampling import Sampler, prepare_prompt
-from core.training import StepEvent, StopReason
+from core.training import StopReason
 
-GRID_MIN_SIZE = (140, 40)
+GRID_MIN_SIZE = (140, 40)  # at least this many columns and rows: all four panels at once
 GIL_SWITCH_INTERVAL = 0.001  # seconds
-TEMPERATURE_KEYS = Binding.Group("temp −/+")  # shown as one footer entry  # at least this many columns and rows: all four panels at once
+TEMPERATURE_KEYS = Binding.Group("temp −/+")  # shown as one footer entry
+# The model settings that make a different model, with the names the form gives them.
+ARCHITECTURE = {"context_length": "context", "embed_dim": "embed dim", "hidden_dim": "hidden dim",
+                "n_hidden": "layers", "activation": "activation", "engine": "engine"}
 
 
 def data_home() -> Path:
@@ -109,7 +112,6 @@ class CharLMApp(App):
         self.initial_settings: RunConfig = config or PRESETS[preset]
         self.preset = preset
         self.autosave_path = Path(autosave_path) if autosave_path else data_home() / "autosave.json"
-        self.corpus: Corpus | None = None
         self.run_: Run | None = None
         self.curves: LossCurves | None = None
         self.state = "idle"
@@ -140,6 +142,11 @@ class CharLMApp(App):
         """The hyperparameter form's configuration (None while a field is invalid)."""
         return self.query_one(HyperPanel).config
 
+    @property
+    def corpus(self) -> Corpus | None:
+        """The corpus selected in the corpus panel (the next new model's)."""
+        return self.query_one(CorpusPanel).corpus
+
     def on_mount(self) -> None:
         # The trainer thread holds the GIL between its bytecodes; by default the UI thread may wait 5 ms
         # for it every time it wakes, and a key press wakes it many times. 1 ms keeps keys snappy.
@@ -157,7 +164,8 @@ class CharLMApp(App):
         if self.resume_path:
             self.call_after_refresh(self._load_from, self.resume_path)
         elif self.autosave_path.exists():
-            self.notify(f"An autosaved model is at {self.autosave_path}: ^O loads it.", timeout=8)
+            self.notify(f"An autosaved model is at {self.autosave_path}: {self.key_label('checkpoint.load')} loads it.",
+                        timeout=8)
         if self.calibrate:
             self._measure_speed()
 
@@ -243,7 +251,6 @@ class CharLMApp(App):
 
     @on(CorpusChosen)
     def _corpus_chosen(self, message: CorpusChosen) -> None:
-        self.corpus = message.corpus
         self._refresh_estimates()
         if self.run_ is not None and self.run_.corpus.name != message.corpus.name:
             self.notify(f"The current model stays on {self.run_.corpus.name}. Pause or stop it, then "
@@ -282,16 +289,18 @@ class CharLMApp(App):
 
     # --- training ---------------------------------------------------------------------------
 
+    def key_labels(self, binding: Binding) -> list[str]:
+        """How the keys bound to `binding` (after any remapping) are shown: F5, ^s, ..."""
+        keys = self._keymap.get(binding.id, binding.key).split(",")
+        return [k.upper() if k[1:].isdigit() else self.get_key_display(Binding(k, binding.action)) for k in keys]
+
     def key_label(self, binding_id: str) -> str:
-        """How the key bound to `binding_id` (after any remapping) is shown."""
-        binding = next(b for b in self.BINDINGS if b.id == binding_id)
-        key = self._keymap.get(binding_id, binding.key).split(",")[0]
-        return key.upper() if key[1:].isdigit() else self.get_key_display(Binding(key, binding.action))
+        return self.key_labels(next(b for b in self.BINDINGS if b.id == binding_id))[0]
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
         self.refresh_bindings()
-        keys = {name: self.key_label(f"{name}") for name in
+        keys = {name: self.key_label(name) for name in
                 ("train.toggle", "train.stop", "sample.start", "checkpoint.save")}
         self.query_one(TrainingPanel).show_state(state, keys, detail)
         self.sub_title = {
@@ -306,10 +315,8 @@ class CharLMApp(App):
         if run is None or settings is None:
             return []
         ours, theirs = run.config.model, settings.model
-        names = dict(zip(ARCHITECTURE, ("context", "embed dim", "hidden dim", "layers", "activation", "engine")))
-        fields = ("context_length", "embed_dim", "hidden_dim", "n_hidden", "activation", "engine")
-        changes = [f"{names[key]} {getattr(ours, f)} → {getattr(theirs, f)}"
-                   for key, f in zip(ARCHITECTURE, fields) if getattr(ours, f) != getattr(theirs, f)]
+        changes = [f"{label} {getattr(ours, field)} → {getattr(theirs, field)}"
+                   for field, label in ARCHITECTURE.items() if getattr(ours, field) != getattr(theirs, field)]
         if self.corpus is not None and self.corpus.name != run.corpus.name:
             changes.append(f"corpus {run.corpus.name} → {self.corpus.name}")
         if settings.validation_fraction != run.config.validation_fraction:
@@ -348,9 +355,9 @@ class CharLMApp(App):
     def _keep_current(self, changes: list[str]) -> None:
         """Put the form and corpus back to the current model's, and carry on with it if it was paused."""
         run = self.run_
-        self.query_one(HyperPanel).fill(replace(run.config, train=self.settings.train if self.settings else run.config.train))
+        train = self.settings.train if self.settings else run.config.train  # the training settings may stay
+        self.query_one(HyperPanel).fill(replace(run.config, train=train))
         self.query_one(CorpusPanel).set_corpus(run.corpus)
-        self.corpus = run.corpus
         if self.state == "paused":
             self._continue_run()
 
@@ -437,7 +444,8 @@ class CharLMApp(App):
     def action_generate(self, length: int | None = None, heading: str | None = None) -> None:
         panel = self.query_one(GenerationPanel)
         if self.run_ is None:
-            self.notify("There is no model yet: start training with F5 first.", severity="warning")
+            self.notify(f"There is no model yet: start training with {self.key_label('train.toggle')} first.",
+                        severity="warning")
             return
         settings = panel.settings()
         if isinstance(settings, str):
@@ -536,21 +544,20 @@ class CharLMApp(App):
         except (CheckpointError, CorpusError, ValueError) as error:
             self.notify(str(error), severity="error", title="Not loaded", timeout=10)
             return
-        self.run_, self.corpus = run, corpus
+        self.run_ = run
         self.curves = LossCurves(run)
         self.saved_step = run.trainer.state.step
         self.query_one(CorpusPanel).set_corpus(corpus)
         self.query_one(HyperPanel).fill(run.config)
         panel = self.query_one(TrainingPanel)
         panel.reset()
-        if run.trainer.state.losses:
-            last = run.trainer.state
-            event = StepEvent(last.step, last.epoch + 1, last.index, run.trainer.epoch_size, last.losses[-1],
-                              last.epoch_loss_sum / last.index if last.index else last.losses[-1], 0.0)
-            panel.show_progress(progress_message(run, self.curves, event), running=False)
+        last = run.trainer.last_step_event()
+        if last is not None:
+            panel.show_progress(progress_message(run, self.curves, last), running=False)
         self._set_state("finished" if run.trainer.finished else "paused",
                         f"loaded {Path(path).name} at step {run.trainer.state.step:,}")
-        self.notify(f"Loaded {path}: step {run.trainer.state.step:,}. F5 continues, F7 samples.")
+        self.notify(f"Loaded {path}: step {run.trainer.state.step:,}. {self.key_label('train.toggle')} continues, "
+                    f"{self.key_label('sample.start')} samples.")
 
     def _corpus_for(self, checkpoint) -> Corpus:
         """The corpus a checkpoint was trained on: its file or bundled text, else the current one if it fits."""
@@ -575,15 +582,12 @@ class CharLMApp(App):
         for binding in self.BINDINGS:
             if binding.id == "help.alt":
                 continue
-            key = self._keymap.get(binding.id, binding.key)
-            shown = ", ".join(k.upper() if k[1:].isdigit() else self.get_key_display(Binding(k, binding.action))
-                              for k in key.split(","))
-            keys.append((shown, self._describe(binding)))
+            keys.append((", ".join(self.key_labels(binding)), self._describe(binding)))
         keys += [("^p", "Command palette: every action by name"), ("Tab / Shift+Tab", "Next / previous field")]
         self.push_screen(HelpScreen(keys))
 
     def _describe(self, binding: Binding) -> str:
-        name, _, argument = binding.action.partition("(")
+        name = binding.action.partition("(")[0]
         if name in ("view", "temperature"):
             return binding.description
         return self.COMMANDS_HELP.get(name, binding.description)

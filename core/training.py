@@ -247,6 +247,19 @@ class Trainer:
                 state.validation.append((state.step, events[-1].loss))
         return events
 
+    def last_step_event(self) -> StepEvent | None:
+        """The latest step's reading, rebuilt from the state (after a resume, say); None before any step."""
+        state = self.state
+        if not state.losses:
+            return None
+        if state.index:  # within an epoch
+            return StepEvent(state.step, state.epoch + 1, state.index, self.epoch_size, state.losses[-1],
+                             state.epoch_loss_sum / state.index, 0.0)
+        # just finished an epoch: the epoch's average is the mean of its steps
+        epoch_losses = state.losses[-self.epoch_size:]
+        return StepEvent(state.step, state.epoch, self.epoch_size, self.epoch_size, state.losses[-1],
+                         sum(epoch_losses) / len(epoch_losses), 0.0)
+
     def steps_per_sec(self) -> float:
         if len(self._recent) < 2:
             return 0.0

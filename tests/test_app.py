@@ -55,6 +55,14 @@ def steps(app: CharLMApp) -> int:
     return app.run_.trainer.state.step if app.run_ else 0
 
 
+async def load_with_keys(pilot, path):
+    """^O, type the path, Enter."""
+    await pilot.press("ctrl+o")
+    await set_field(pilot, "#path", str(path))
+    await pilot.press("enter")
+    await pilot.pause()
+
+
 async def train_then_pause(pilot, at_least: int):
     await pilot.press("f5")
     await wait_for(pilot, lambda: steps(pilot.app) > at_least, what=f"{at_least} steps")
@@ -294,10 +302,7 @@ async def test_save_and_load_a_checkpoint(tmp_path):
 
     other = make_app(tmp_path)
     async with other.run_test(size=(160, 48)) as pilot:
-        await pilot.press("ctrl+o")
-        await set_field(pilot, "#path", str(path))
-        await pilot.press("enter")
-        await pilot.pause()
+        await load_with_keys(pilot, path)
         assert steps(other) == saved_steps
         assert other.run_.model.weights() == saved_weights
         assert other.state == "paused"
@@ -321,10 +326,7 @@ async def test_loading_a_bad_checkpoint_says_why(tmp_path):
     bad.write_text("{not json", encoding="utf-8")
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+o")
-        await set_field(pilot, "#path", str(bad))
-        await pilot.press("enter")
-        await pilot.pause()
+        await load_with_keys(pilot, bad)
         assert app.run_ is None
         assert any("not valid JSON" in n.message for n in app._notifications)
 

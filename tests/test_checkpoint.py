@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from core.checkpoint import CheckpointError, check_save_path, load_checkpoint, save_checkpoint
+from core.checkpoint import CheckpointError, check_save_path, load_checkpoint
 from core.data import Corpus
 from core.run import ModelConfig, Run, RunConfig
 from core.training import TrainConfig

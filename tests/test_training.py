@@ -4,11 +4,10 @@ import threading
 
 import pytest
 
-from core.checkpoint import load_checkpoint, save_checkpoint
+from core.checkpoint import load_checkpoint
 from core.data import Corpus
 from core.run import ModelConfig, Run, RunConfig
-from core.training import (EpochEvent, NonFiniteError, StepEvent, StoppedEvent, StopReason, TrainConfig, Trainer,
-                           ValidationEvent)
+from core.training import (EpochEvent, StepEvent, StoppedEvent, StopReason, TrainConfig, ValidationEvent)
 
 SMALL = ModelConfig(context_length=4, embed_dim=8, hidden_dim=32)
 
@@ -152,3 +151,18 @@ def test_checkpoint_round_trip_keeps_everything(proverbs, tmp_path):
     assert ckpt.state == run.trainer.state
     assert ckpt.config == run.trainer.config
     assert ckpt.model.config() == run.model.config()
+
+
+@pytest.mark.parametrize("epochs_done", [0, 0.3, 1, 2])  # none, mid-epoch, at an epoch's end
+def test_last_step_event_is_rebuilt_from_the_state(proverbs, epochs_done):
+    run = small_run(proverbs, epochs=5)
+    steps = int(epochs_done * len(run.trainer.train_examples))
+    seen = [e for e in run.trainer.events(max_steps=steps) if isinstance(e, StepEvent)]
+    rebuilt = run.trainer.last_step_event()
+    if not seen:
+        assert rebuilt is None
+        return
+    last = seen[-1]
+    assert (rebuilt.step, rebuilt.epoch, rebuilt.index, rebuilt.epoch_size, rebuilt.loss) == \
+        (last.step, last.epoch, last.index, last.epoch_size, last.loss)
+    assert rebuilt.avg_loss == pytest.approx(last.avg_loss, rel=1e-12)

@@ -32,7 +32,6 @@ FIELDS = [
     ("val", "val frac", Number(minimum=0.0, maximum=0.5), False, "fraction of examples held out (0 to 0.5)"),
     ("seed", "seed", Integer(0, 2**31 - 1), False, "random seed for the weights and the shuffling"),
 ]
-ARCHITECTURE = ("context", "embed", "hidden", "layers", "activation", "engine")
 
 
 def _text(value) -> str:
