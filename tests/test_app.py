@@ -350,7 +350,7 @@ async def test_quit_during_training_stops_the_thread_and_autosaves(tmp_path):
         await wait_for(pilot, lambda: steps(app) > 20)
         assert threads_running("train_loop")  # the check below can see a training thread
         await pilot.press("ctrl+q")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.return_code is not None, what="the app to exit")  # set by App.exit
     assert not app.train_worker.is_running
     assert threads_running("train_loop") == []
     saved = load_checkpoint(tmp_path / "autosave.json")
@@ -378,7 +378,7 @@ async def test_sigterm_quits_and_autosaves(tmp_path):
         await pilot.press("f5")
         await wait_for(pilot, lambda: steps(app) > 20)
         os.kill(os.getpid(), signal.SIGTERM)
-        await wait_for(pilot, lambda: not app.is_running or app._exit_renderables is not None, what="exit")
+        await wait_for(pilot, lambda: app.return_code is not None, what="the app to exit")  # set by App.exit
     assert load_checkpoint(tmp_path / "autosave.json").state.step > 20
     assert threads_running("train_loop") == []
 
