@@ -129,14 +129,14 @@ async def in_app(steps: int, rounds: int, auto_every: int, presses: int):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=800, help="training steps per measurement")
-    parser.add_argument("--rounds", type=int, default=7, help="alternating app/headless rounds")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per measurement")
+    parser.add_argument("--rounds", type=int, default=21, help="alternating app/headless rounds")
     parser.add_argument("--presses", type=int, default=60)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer steps and key presses")
     args = parser.parse_args(argv)
     if args.quick:
-        args.steps, args.rounds, args.presses = 500, 3, 20
+        args.steps, args.rounds, args.presses = 300, 7, 20
 
     rates, _, latencies = asyncio.run(in_app(args.steps, args.rounds, 0, args.presses))
     ratios = [app / headless for app, headless in rates]

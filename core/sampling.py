@@ -21,7 +21,7 @@ from core.data import Vocabulary
 
 
 class FrozenModel:
-    """A model's forward pass over a snapshot of its weights."""
+    """A model's forward pass over a snapshot of its weights (which must not change while it is used)."""
 
     def __init__(self, weights: list[list[list[float]]], activation: str, context_length: int):
         self.embedding = weights[0]
@@ -29,19 +29,36 @@ class FrozenModel:
         self.activation = activation
         self.context_length = context_length
         self.vocab_size = len(self.embedding)
+        embed_dim = len(self.embedding[0])
+        first_weight, _ = self.layers[0]
+        # the first layer's weight columns that meet position p of the context, row by row
+        self._columns_at = [[row[p * embed_dim:(p + 1) * embed_dim] for row in first_weight]
+                            for p in range(context_length)]
+        self._first_terms: dict[tuple[int, int], list[float]] = {}
 
     @classmethod
     def from_model(cls, model, copy: bool = True) -> FrozenModel:
         weights = model.weights() if copy else [t.data for t in model.tables()]
         return cls(weights, model.activation, model.context_length)
 
+    def _first_term(self, position: int, idx: int) -> list[float]:
+        """W₁[:, position's columns] · embedding[idx]: what character idx at that position adds to the
+        first layer. The first layer of a concatenation of embeddings is the sum of these terms, and
+        there are only context_length × vocab_size of them, so each is worked out once and reused."""
+        key = (position, idx)
+        term = self._first_terms.get(key)
+        if term is None:
+            vector = self.embedding[idx]
+            term = self._first_terms[key] = [sum(map(mul, columns, vector)) for columns in self._columns_at[position]]
+        return term
+
     def logits(self, context: Sequence[int]) -> list[float]:
-        x = [v for idx in context for v in self.embedding[idx]]
-        *hidden, (out_w, out_b) = self.layers
-        for weight, bias in hidden:
-            pre = [sum(map(mul, row, x), b) for row, b in zip(weight, bias)]
+        _, first_bias = self.layers[0]
+        pre = list(map(sum, zip(first_bias, *(self._first_term(p, idx) for p, idx in enumerate(context)))))
+        for weight, bias in self.layers[1:]:
             x = [p if p > 0.0 else 0.0 for p in pre] if self.activation == "relu" else [math.tanh(p) for p in pre]
-        return [sum(map(mul, row, x), b) for row, b in zip(out_w, out_b)]
+            pre = [sum(map(mul, row, x), b) for row, b in zip(weight, bias)]
+        return pre
 
     def probs(self, context: Sequence[int], temperature: float = 1.0) -> list[float]:
         return softmax_floats(self.logits(context), temperature)

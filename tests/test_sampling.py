@@ -28,6 +28,18 @@ def test_frozen_model_matches_the_graph():
     assert math.isclose(frozen.loss([1, 2, 3, 4], 5), model.loss([1, 2, 3, 4], 5).data, rel_tol=1e-12)
 
 
+@pytest.mark.parametrize("n_hidden, activation", [(1, "relu"), (2, "relu"), (3, "tanh")])
+def test_frozen_model_reuses_first_layer_terms_correctly(n_hidden, activation):
+    """The same character at different positions, and again in later contexts, gives the graph's logits."""
+    model = CharacterLM(6, 3, 5, 4, n_hidden=n_hidden, activation=activation, seed=7)
+    frozen = FrozenModel.from_model(model)
+    contexts = [[0, 0, 0, 0], [0, 1, 0, 1], [5, 4, 3, 2], [2, 3, 4, 5], [0, 0, 0, 0]]
+    for context in contexts:
+        graph = [v.data for v in model.forward(context)]
+        assert all(math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12) for a, b in zip(frozen.logits(context), graph))
+    assert len(frozen._first_terms) == len({(p, c) for context in contexts for p, c in enumerate(context)})
+
+
 def test_frozen_copy_is_a_snapshot():
     model = CharacterLM(5, 2, 3, 2, seed=0)
     frozen = FrozenModel.from_model(model)
