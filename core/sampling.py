@@ -54,7 +54,7 @@ class FrozenModel:
 
     def logits(self, context: Sequence[int]) -> list[float]:
         _, first_bias = self.layers[0]
-        pre = list(map(sum, zip(first_bias, *(self._first_term(p, idx) for p, idx in enumerate(context)))))
+        pre = list(map(sum, zip(first_bias, *(self._first_term(pos, idx) for pos, idx in enumerate(context)))))
         for weight, bias in self.layers[1:]:
             x = [p if p > 0.0 else 0.0 for p in pre] if self.activation == "relu" else [math.tanh(p) for p in pre]
             pre = [sum(map(mul, row, x), b) for row, b in zip(weight, bias)]
