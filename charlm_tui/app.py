@@ -513,10 +513,14 @@ class CharLMApp(App):
         self.notify(f"Saved {saved}")
         return True
 
-    def action_load(self) -> None:
+    def _refuse_load_while_training(self) -> bool:
         if self.state == "running":
             self.notify(f"Pause training ({self.key_label('train.toggle')}) before loading a checkpoint.",
                         severity="warning")
+        return self.state == "running"
+
+    def action_load(self) -> None:
+        if self._refuse_load_while_training():
             return
         default = str(self.autosave_path) if self.autosave_path.exists() else str(data_home() / "checkpoints") + "/"
         ask_path = lambda: self.push_screen(PathScreen("Load checkpoint from:", default), self._load_from)  # noqa: E731
@@ -531,11 +535,7 @@ class CharLMApp(App):
             ask_path()
 
     def _load_from(self, path: str | None) -> None:
-        if not path:
-            return
-        if self.state == "running":
-            self.notify(f"Pause training ({self.key_label('train.toggle')}) before loading a checkpoint.",
-                        severity="warning")
+        if not path or self._refuse_load_while_training():
             return
         try:
             checkpoint = load_checkpoint(path)
