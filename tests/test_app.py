@@ -442,3 +442,18 @@ async def test_course_preset_fills_the_form(tmp_path):
         await pilot.pause()
         assert app.settings.model.hidden_dim == 128 and app.settings.train.learning_rate == 0.01
         assert app.query_one(HyperPanel).config.model.embed_dim == 32
+
+
+async def test_long_generated_text_without_line_breaks_is_trimmed(tmp_path):
+    """The pane keeps its last characters, even without a line break; brackets and backslashes stay as they are."""
+    from charlm_tui.widgets.generation_panel import KEEP_CHARACTERS
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.query_one(GenerationPanel)
+        panel.begin("long")
+        for _ in range(2 * KEEP_CHARACTERS // 1000):
+            panel.append("a[b]c[/x]\\" * 100)
+        await pilot.pause()
+        assert len(panel.text) == KEEP_CHARACTERS
+        assert panel.text.endswith("a[b]c[/x]\\")

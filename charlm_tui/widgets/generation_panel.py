@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -29,7 +28,7 @@ class GenerationPanel(Vertical):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.border_title = "Generation"
-        self._text: list[str] = []  # headings and generated text, as shown
+        self._text = Text()  # headings and generated text, as shown
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="gen-row"):
@@ -77,19 +76,21 @@ class GenerationPanel(Vertical):
         return value
 
     def begin(self, heading: str) -> None:
-        self._text.append(f"{chr(10) * 2 if self._text else ''}[dim]── {heading} ──[/]\n")
+        if self._text:
+            self._text.append("\n\n")
+        self._text.append(f"── {heading} ──\n", style="dim")
         self._show()
 
     def append(self, text: str) -> None:
-        self._text.append(escape(text))
+        self._text.append(text)
         self._show()
 
     def _show(self) -> None:
-        joined = "".join(self._text)
-        if len(joined) > KEEP_CHARACTERS:
-            joined = joined[joined.index("\n", len(joined) - KEEP_CHARACTERS) + 1 :]
-        self._text = [joined]
-        self.query_one("#generated", Static).update(joined)
+        if len(self._text) > KEEP_CHARACTERS:
+            start = len(self._text) - KEEP_CHARACTERS
+            line_break = self._text.plain.find("\n", start)  # whole lines go, if there is a line break
+            self._text = self._text[line_break + 1 if line_break != -1 else start :]
+        self.query_one("#generated", Static).update(self._text)
         self.query_one("#generated-scroll", VerticalScroll).scroll_end(animate=False)
 
     def show_status(self, message: str) -> None:
@@ -100,4 +101,4 @@ class GenerationPanel(Vertical):
     @property
     def text(self) -> str:
         """What the pane shows, as plain text."""
-        return Text.from_markup("".join(self._text)).plain
+        return self._text.plain
