@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,7 +33,8 @@ from textual.widgets import Input  # noqa: E402
 from charlm_tui.app import CharLMApp  # noqa: E402
 from core.corpora import resolve_corpus  # noqa: E402
 from common import verdict  # noqa: E402
-from core.run import PRESETS, Run  # noqa: E402
+from core.run import Run  # noqa: E402
+from core.settings import RunConfig  # noqa: E402
 
 
 EPOCHS = 10_000  # long enough to outlast the measurements
@@ -45,8 +45,7 @@ class HeadlessRun:
     so nothing else competes with it — that is what headless means."""
 
     def __init__(self):
-        preset = PRESETS["default"]
-        self.run = Run.new(resolve_corpus("proverbs"), replace(preset, train=replace(preset.train, epochs=EPOCHS)))
+        self.run = Run.new(resolve_corpus("proverbs"), RunConfig.preset("default").replace(epochs=EPOCHS))
         self.run.trainer.run(max_steps=50)  # warm-up, as the app's first steps also are
 
     def steps_per_sec(self, steps: int) -> float:

@@ -31,14 +31,14 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.data import load_corpus  # noqa: E402
-from core.run import PRESETS, Run  # noqa: E402
+from core.run import Run  # noqa: E402
+from core.settings import RunConfig  # noqa: E402
 from common import verdict  # noqa: E402
 
 CORPUS_BYTES = 5_000_000
@@ -139,8 +139,8 @@ def history_bytes(state) -> int:
 
 def bench_flatness(traced: bool, checkpoints=(1_000, 10_000)) -> list[dict]:
     """Train the default preset, reading memory after each checkpoint step (after a gc.collect())."""
-    preset = PRESETS["default"]  # its model and learning rate; its epoch budget replaced by the steps wanted
-    config = replace(preset, train=replace(preset.train, epochs=None, max_steps=max(checkpoints)))
+    # the default preset's model and learning rate; its epoch budget replaced by the steps wanted
+    config = RunConfig.preset("default").replace(epochs=None, max_steps=max(checkpoints))
     trainer = Run.new(load_corpus(ROOT / "sample_texts" / "proverbs.txt"), config).trainer
     if traced:
         tracemalloc.start()
@@ -192,9 +192,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  held afterwards: RSS +{load['rss_retained_bytes'] / MB:.1f} MB, of which live Python objects "
               f"{load['traced_held_bytes'] / MB:.1f} MB (the text, and its encoding at one byte per character)")
 
-    m = PRESETS["default"].model
+    m = RunConfig.preset("default")
     print(f"(b) Memory over 10,000 training steps (proverbs, context {m.context_length}, embed {m.embed_dim}, "
-          f"hidden {m.hidden_dim} × {m.n_hidden}, {m.engine}, lr {PRESETS['default'].train.learning_rate})")
+          f"hidden {m.hidden_dim} × {m.n_hidden}, {m.engine}, lr {m.learning_rate})")
     plain = in_fresh_interpreter("--measure-flatness", "plain")
     traced = None if args.quick else in_fresh_interpreter("--measure-flatness", "traced")
     for i, r in enumerate(plain):

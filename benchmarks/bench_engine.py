@@ -5,8 +5,16 @@ ReLU layers, learning rate 0.01, seed 0, no validation split — what the course
 
 Training: for each engine a fresh `Run` (same seed, so the same weights and the same shuffled
 example order) takes one warm-up step, then a timed block of `Trainer.step()` calls: a few for the
-reference engine (about a second each), a few hundred for the fused one. The two engines take turns
-in this process, three times; each keeps its best block.
+reference engine (about a second each), a few hundred for the fused one. Beside them, the course's
+own training loop, one Value at a time over `model.parameters()` of a fresh fused model (the same
+weights; the training examples in their order):
+
+    loss = model.loss(context, target)
+    for p in params: p.grad = 0.0
+    loss.backward()
+    for p in params: p.data -= lr * p.grad
+
+The three take turns in this process, three times; each keeps its best block.
 
 Sampling: `Sampler.stream` on a `FrozenModel` of the fused model streams 2,000 characters at
 temperature 0.8 (best of 3). For comparison, the course's way — forward through the reference
@@ -29,20 +37,21 @@ sys.path.insert(0, str(ROOT))
 
 from core.data import load_corpus  # noqa: E402
 from core.model import softmax  # noqa: E402
-from core.run import ModelConfig, Run, RunConfig  # noqa: E402
+from core.run import Run  # noqa: E402
+from core.settings import RunConfig  # noqa: E402
 from core.sampling import FrozenModel, Sampler, prepare_prompt  # noqa: E402
-from core.training import TrainConfig  # noqa: E402
 from common import verdict  # noqa: E402
 
 COURSE_SECONDS_PER_STEP = 2.6  # the course's own engine, on the issue author's machine
 COURSE_SECONDS_PER_CHAR = 2.4  # the course's generate(), same machine
 SPEEDUP_TARGET, SPEEDUP_AIM = 100.0, 200.0
+LOOP_SPEEDUP_TARGET = 100.0  # the course's per-Value loop on the fused engine, against the reference engine
 CHARS_PER_SEC_TARGET = 420.0  # 1,000× the course's generate (1000 / 2.4 s ≈ 417), rounded up
 
 
 def course_run(engine: str) -> Run:
     corpus = load_corpus(ROOT / "sample_texts" / "proverbs.txt")
-    config = RunConfig(ModelConfig(8, 32, 128, 2, "relu", engine), TrainConfig(learning_rate=0.01, epochs=10_000, seed=0), 0.0)
+    config = RunConfig.preset("course").replace(engine=engine, epochs=10_000, seed=0)
     return Run.new(corpus, config)
 
 
@@ -53,6 +62,28 @@ def seconds_per_step(engine: str, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         trainer.step()
+    return (time.perf_counter() - start) / steps
+
+
+def seconds_per_course_loop_step(steps: int) -> float:
+    """The course's training loop on a fresh fused model: one warm-up step, then the mean time of `steps` steps."""
+    run = course_run("fused")
+    model, examples, lr = run.model, run.trainer.train_examples, run.trainer.config.learning_rate
+    params = model.parameters()
+
+    def step(i: int) -> None:
+        context, target = examples[i % len(examples)]
+        loss = model.loss(context, target)
+        for p in params:
+            p.grad = 0.0
+        loss.backward()
+        for p in params:
+            p.data -= lr * p.grad
+
+    step(0)  # warm-up
+    start = time.perf_counter()
+    for i in range(1, steps + 1):
+        step(i)
     return (time.perf_counter() - start) / steps
 
 
@@ -73,7 +104,7 @@ def graph_chars_per_sec(run: Run, length: int, temperature: float = 0.8) -> floa
     """The course's generate loop: Value-graph forward and softmax per character, then a draw."""
     model, vocab, rng = run.model, run.corpus.vocab, random.Random(0)
     context = prepare_prompt("A ", vocab, model.context_length).context
-    model.forward(context)  # warm-up: builds the Parameter views of every weight once
+    model.forward(context)  # warm-up: the first forward makes the weights into Values
     start = time.perf_counter()
     for _ in range(length):
         logits = model.forward(context)
@@ -89,17 +120,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure at the end")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else 3
-    ref_steps, fused_steps = (2, 100) if args.quick else (5, 300)
+    ref_steps, fused_steps, loop_steps = (2, 100, 100) if args.quick else (5, 300, 200)
 
     print("Training on the course's configuration (proverbs, vocab 32, context 8, embed 32, hidden 128 × 2, relu, lr 0.01)")
-    ref = fus = float("inf")
-    for _ in range(repeats):  # alternate the engines, so a burst of load elsewhere does not hit only one
+    ref = fus = loop = float("inf")
+    for _ in range(repeats):  # alternate, so a burst of load elsewhere does not hit only one
         ref = min(ref, seconds_per_step("reference", ref_steps))
         fus = min(fus, seconds_per_step("fused", fused_steps))
+        loop = min(loop, seconds_per_course_loop_step(loop_steps))
     print(f"  reference engine: {ref:8.4f} s/step  {1 / ref:8.2f} steps/s   (best of {repeats} × {ref_steps} steps)")
     print(f"  fused engine:     {fus:8.4f} s/step  {1 / fus:8.2f} steps/s   (best of {repeats} × {fused_steps} steps)")
+    print(f"  course loop, per Value, fused engine: {loop:8.4f} s/step  {1 / loop:8.2f} steps/s   (best of {repeats} × {loop_steps} steps)")
     speedup = ref / fus
     print(f"  fused / reference: {speedup:.0f}×   target ≥ {SPEEDUP_TARGET:.0f}× (aim {SPEEDUP_AIM:.0f}×): {verdict(speedup >= SPEEDUP_TARGET)}")
+    loop_speedup = ref / loop
+    print(f"  course loop / reference: {loop_speedup:.0f}×   target ≥ {LOOP_SPEEDUP_TARGET:.0f}×: "
+          f"{verdict(loop_speedup >= LOOP_SPEEDUP_TARGET)}")
     print(f"  (the course's own engine: {COURSE_SECONDS_PER_STEP} s/step = {1 / COURSE_SECONDS_PER_STEP:.3f} steps/s on the issue "
           f"author's machine; fused here is {COURSE_SECONDS_PER_STEP / fus:.0f}× that figure, machines differ)")
 
@@ -117,13 +153,17 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "reference_seconds_per_step": ref, "reference_steps_per_sec": 1 / ref,
         "fused_seconds_per_step": fus, "fused_steps_per_sec": 1 / fus,
-        "fused_over_reference": speedup, "frozen_chars_per_sec": cps,
+        "fused_over_reference": speedup, "course_loop_seconds_per_step": loop, "course_loop_steps_per_sec": 1 / loop,
+        "course_loop_over_reference": loop_speedup, "frozen_chars_per_sec": cps,
         "graph_chars_per_sec": graph_cps, "frozen_over_graph": cps / graph_cps,
         "figures": [
             {"name": "fused / reference training speed", "value": speedup, "unit": "×",
              "target": f"≥ {SPEEDUP_TARGET:.0f}× (aim {SPEEDUP_AIM:.0f}×)", "met": speedup >= SPEEDUP_TARGET},
             {"name": "fused training", "value": 1 / fus, "unit": "steps/s", "target": "(info)", "met": None},
             {"name": "reference training", "value": 1 / ref, "unit": "steps/s", "target": "(info)", "met": None},
+            {"name": "course loop (per Value) / reference", "value": loop_speedup, "unit": "×",
+             "target": f"≥ {LOOP_SPEEDUP_TARGET:.0f}× reference", "met": loop_speedup >= LOOP_SPEEDUP_TARGET},
+            {"name": "course loop (per Value) training", "value": 1 / loop, "unit": "steps/s", "target": "(info)", "met": None},
             {"name": "generation (FrozenModel)", "value": cps, "unit": "chars/s",
              "target": f"≥ {CHARS_PER_SEC_TARGET:.0f} chars/s", "met": cps >= CHARS_PER_SEC_TARGET},
             {"name": "frozen / graph generation", "value": cps / graph_cps, "unit": "×", "target": "(info)", "met": None},

@@ -1,4 +1,4 @@
-"""Headless training: the same run as the app, reported as lines of text or JSON on stdout."""
+"""Headless training: the same session as the app, reported as lines of text or JSON on stdout."""
 
 from __future__ import annotations
 
@@ -6,35 +6,15 @@ import argparse
 import json
 import signal
 import sys
-import threading
-from dataclasses import replace
 
-from core.checkpoint import CheckpointError, check_save_path, load_checkpoint
-from core.corpora import resolve_corpus
+from core.checkpoint import CheckpointError, check_save_path
+from core.corpora import DEFAULT_CORPUS, resolve_corpus
 from core.data import CorpusError
-from core.run import Run, RunConfig
 from core.sampling import Sampler, prepare_prompt
+from core.session import Phase, Session, SessionError
+from core.settings import SettingError
 from core.training import EpochEvent, StepEvent, StoppedEvent, StopReason, TrainingEvent, ValidationEvent
-
-
-def _resumed_train_config(args: argparse.Namespace, saved):
-    """The checkpoint's training settings, with the ones given on the command line put over them."""
-    given = {
-        "learning_rate": args.lr, "epochs": args.epochs, "max_steps": args.steps, "clip_value": args.clip,
-        "clip_norm": args.clip_norm, "seed": args.seed, "eval_every": args.eval_every,
-    }
-    config = replace(saved, **{k: v for k, v in given.items() if v is not None})
-    if args.steps is not None and args.epochs is None:
-        config = replace(config, epochs=None)
-    return config
-
-
-def _build_run(args: argparse.Namespace, config: RunConfig) -> Run:
-    corpus = resolve_corpus(args.corpus)
-    if args.resume:
-        checkpoint = load_checkpoint(args.resume)
-        return Run.resume(checkpoint, corpus, _resumed_train_config(args, checkpoint.config))
-    return Run.new(corpus, config)
+from charlm_tui.cli import given_settings, run_config_from_args
 
 
 def _line(event: TrainingEvent, total: int | None) -> str:
@@ -57,13 +37,26 @@ def _json(event: TrainingEvent) -> str:
     return json.dumps({"event": kind, **fields})
 
 
-def run_headless(args: argparse.Namespace, config: RunConfig, parser: argparse.ArgumentParser) -> int:
+def _open(args: argparse.Namespace) -> Session:
+    """A session holding the run to train: resumed from --resume, or new."""
+    session = Session()
+    corpus = resolve_corpus(args.corpus) if hasattr(args, "corpus") else None
+    resume = getattr(args, "resume", None)
+    if not resume:
+        session.new(corpus or resolve_corpus(DEFAULT_CORPUS), run_config_from_args(args))
+        return session
+    session.load(resume, corpus, given_settings(args))
+    return session
+
+
+def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
-        if args.save:
+        if hasattr(args, "save"):
             check_save_path(args.save)
-        run = _build_run(args, config)
-    except (CorpusError, CheckpointError, ValueError) as error:
+        session = _open(args)
+    except (CorpusError, CheckpointError, SettingError, SessionError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    run = session.run
     trainer = run.trainer
     out = sys.stdout
     if not args.json:
@@ -72,29 +65,36 @@ def run_headless(args: argparse.Namespace, config: RunConfig, parser: argparse.A
         print(f"model: {run.model.num_parameters()} parameters ({run.model.engine} engine); "
               f"starting at step {trainer.state.step}", file=out)
 
-    cancel = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    total = trainer.total_steps
+    failed = False
     try:
-        for event in trainer.events(cancel):
-            if isinstance(event, StepEvent) and event.step % args.print_every and event.step != total:
-                continue
-            print(_json(event) if args.json else _line(event, total), file=out, flush=True)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    if args.save:
+        session.resume()
+    except SessionError as error:  # nothing left to train: the checkpoint can still be sampled
+        print(json.dumps({"event": "stopped", "reason": "finished", "step": session.step, "message": str(error)})
+              if args.json else str(error), file=out)
+    else:
+        previous = {sig: signal.signal(sig, lambda *_: session.pause()) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        total = trainer.total_steps
         try:
-            path = run.save(args.save)
+            for event in session.train():
+                if isinstance(event, StepEvent) and event.step % args.print_every and event.step != total:
+                    continue
+                print(_json(event) if args.json else _line(event, total), file=out, flush=True)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        failed = session.phase is Phase.FAILED
+
+    if hasattr(args, "save"):
+        try:
+            path = session.save(args.save)
         except (OSError, CheckpointError) as error:
             print(f"{parser.prog}: error: could not save the checkpoint: {error}", file=sys.stderr)
             return 1
         print(json.dumps({"event": "saved", "path": str(path)}) if args.json else f"checkpoint saved to {path}", file=out)
     if args.sample > 0:
-        sampler = Sampler(trainer.snapshot(), run.corpus.vocab, seed=trainer.config.seed)
+        sampler = Sampler(trainer.snapshot(), run.corpus.vocab, seed=run.config.seed)
         prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
-        text = prompt.text + "".join(sampler.stream(prompt, args.sample, args.temperature))
+        text = prompt.text + "".join(sampler.stream(prompt, args.sample, args.temperature, args.top_k))
         print(json.dumps({"event": "sample", "text": text, "skipped": prompt.skipped}) if args.json
-              else f"--- sample (temperature {args.temperature}) ---\n{text}", file=out)
-    return 1 if event.reason is StopReason.NON_FINITE else 0
+              else f"--- sample (temperature {args.temperature:g}) ---\n{text}", file=out)
+    return 1 if failed else 0

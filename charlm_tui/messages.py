@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from core.data import Corpus
-from core.run import RunConfig
+from core.settings import RunConfig
+from core.training import StopReason
 
 
 @dataclass
@@ -32,9 +33,10 @@ class TrainingProgress(Message):
 
 @dataclass
 class TrainingStopped(Message):
-    reason: str  # a core.training.StopReason value, or "error"
+    """The training worker's loop ended; the session's phase says what it is now."""
+
+    reason: StopReason
     message: str
-    step: int
 
 
 @dataclass

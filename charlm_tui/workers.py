@@ -12,6 +12,7 @@ from charlm_tui.messages import GeneratedText, GenerationFinished, SpeedMeasured
 from core.metrics import DownsampledSeries, SmoothedSeries
 from core.run import Run
 from core.sampling import Prompt, Sampler
+from core.session import Session
 from core.training import StepEvent, StoppedEvent, ValidationEvent
 
 Post = Callable[[Message], object]
@@ -41,11 +42,11 @@ def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingP
     )
 
 
-def train_loop(run: Run, curves: LossCurves, cancel: threading.Event, post: Post) -> StoppedEvent:
-    """Train until done or cancelled, posting progress at most every PROGRESS_INTERVAL seconds."""
+def train_loop(session: Session, curves: LossCurves, post: Post) -> None:
+    """Train until the session stops, posting progress at most every PROGRESS_INTERVAL seconds."""
     last_post = 0.0
     last_step: StepEvent | None = None
-    for event in run.trainer.events(cancel):
+    for event in session.train():
         if isinstance(event, StepEvent):
             curves.training.append(event.loss)
             last_step = event
@@ -53,10 +54,9 @@ def train_loop(run: Run, curves: LossCurves, cancel: threading.Event, post: Post
             curves.validation.append(event.loss)
         now = time.monotonic()
         if last_step is not None and (now - last_post >= PROGRESS_INTERVAL or isinstance(event, StoppedEvent)):
-            post(progress_message(run, curves, last_step))
+            post(progress_message(session.run, curves, last_step))
             last_post = now
-    post(TrainingStopped(event.reason.value, event.message, event.step))
-    return event
+    post(TrainingStopped(event.reason, event.message))
 
 
 def sample_loop(sampler: Sampler, prompt: Prompt, length: int, temperature: float, top_k: int | None,

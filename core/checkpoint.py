@@ -18,10 +18,11 @@ from pathlib import Path
 
 from core.data import Vocabulary
 from core.model import CharacterLM
-from core.training import TrainConfig, TrainerState
+from core.settings import RunConfig, SettingError
+from core.training import TrainerState
 
 FORMAT = "charlm-tui-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: every setting in one "settings" object; 1 split them into "model" and "train"
 
 
 class CheckpointError(ValueError):
@@ -32,10 +33,9 @@ class CheckpointError(ValueError):
 class Checkpoint:
     model: CharacterLM
     vocab: Vocabulary
-    config: TrainConfig
+    config: RunConfig
     state: TrainerState
-    corpus: dict  # name, characters and a fingerprint of the text trained on
-    validation_fraction: float = 0.1
+    corpus: dict  # the text trained on: name, path, whether bundled, characters, fingerprint
 
 
 def corpus_fingerprint(text: str) -> str:
@@ -46,9 +46,8 @@ def to_json(checkpoint: Checkpoint) -> dict:
     return {
         "format": FORMAT,
         "version": VERSION,
-        "model": checkpoint.model.config(),
+        "settings": checkpoint.config.to_json(),
         "vocab": checkpoint.vocab.chars,
-        "train": {**checkpoint.config.__dict__, "validation_fraction": checkpoint.validation_fraction},
         "corpus": checkpoint.corpus,
         "trainer": checkpoint.state.to_json(),
         "weights": checkpoint.model.weights(),
@@ -111,18 +110,26 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return from_json(data, str(path))
 
 
+def _settings_of(data: dict) -> dict:
+    """Every setting's value as saved; a version-1 file kept them in "model" and "train"."""
+    if data["version"] == 1:
+        model = {k: v for k, v in dict(data["model"]).items() if k != "vocab_size"}
+        return {**model, **dict(data["train"])}
+    return dict(data["settings"])
+
+
 def from_json(data, where: str = "checkpoint") -> Checkpoint:
     _require(isinstance(data, dict) and data.get("format") == FORMAT, f"{where} is not a charlm-tui checkpoint")
     version = data.get("version")
-    _require(version == VERSION, f"{where} has format version {version!r}; this charlm-tui reads version {VERSION}")
+    _require(version in (1, VERSION), f"{where} has format version {version!r}; this charlm-tui reads versions 1 and {VERSION}")
     try:
         vocab_chars = data["vocab"]
         _require(isinstance(vocab_chars, str) and len(vocab_chars) > 0 and len(set(vocab_chars)) == len(vocab_chars),
                  f"{where}: the vocabulary must be a string of distinct characters")
-        model_config = dict(data["model"])
-        _require(model_config.get("vocab_size") == len(vocab_chars),
-                 f"{where}: the model expects {model_config.get('vocab_size')} characters but the vocabulary has {len(vocab_chars)}")
-        model = CharacterLM(**model_config)
+        try:
+            config = RunConfig(**_settings_of(data))
+        except SettingError as error:
+            raise CheckpointError(f"{where}: {error}") from None
         weights = data["weights"]
         _require(isinstance(weights, list) and all(isinstance(t, list) for t in weights), f"{where}: weights are malformed")
         for table in weights:
@@ -130,10 +137,8 @@ def from_json(data, where: str = "checkpoint") -> Checkpoint:
                 _require(isinstance(row, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                        and math.isfinite(v) for v in row),
                          f"{where}: weights must be finite numbers")
+        model = config.build_model(len(vocab_chars))
         model.load_weights(weights)
-        train = dict(data["train"])
-        validation_fraction = float(train.pop("validation_fraction", 0.1))
-        config = TrainConfig(**train)
         state = TrainerState.from_json(data["trainer"])
         _require(0 <= state.step and 0 <= state.index, f"{where}: the trainer position is negative")
         corpus = dict(data.get("corpus") or {})
@@ -141,4 +146,4 @@ def from_json(data, where: str = "checkpoint") -> Checkpoint:
         raise
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{where} is damaged or incomplete ({type(error).__name__}: {error})") from None
-    return Checkpoint(model, Vocabulary(vocab_chars), config, state, corpus, validation_fraction)
+    return Checkpoint(model, Vocabulary(vocab_chars), config, state, corpus)

@@ -41,6 +41,10 @@ def bundled_corpora() -> list[BundledCorpus]:
     return [BundledCorpus(n, found[n], DESCRIPTIONS.get(n, "")) for n in ordered]
 
 
+def is_bundled(corpus: Corpus) -> bool:
+    return corpus.source is not None and Path(corpus.source).parent == sample_texts_dir()
+
+
 def resolve_corpus(name_or_path: str) -> Corpus:
     """A bundled corpus by name (`proverbs`), or any text file by path."""
     for corpus in bundled_corpora():

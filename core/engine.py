@@ -1,12 +1,15 @@
 """Scalar reverse-mode autograd: the course's `Value`, with an iterative backward.
 
-Every number in a model is a `Value` (a scalar with `.data` and `.grad`); every operation records
-its parents and how to push its output's gradient back to them. `backward()` walks the graph in
-reverse topological order. The walk is iterative, so a graph of any depth backpropagates (the
-course's recursive sort hits Python's recursion limit around a thousand nodes deep).
+A `Value` is a scalar with `.data` and `.grad`; every operation on Values records its parents and
+how to push its output's gradient back to them. `backward()` walks the graph in reverse topological
+order. The walk is iterative, so a graph of any depth backpropagates (the course's recursive sort
+hits Python's recursion limit around a thousand nodes deep).
 
-Fused operations that do a whole layer in one node live in `core.fused`; they produce and consume
-these same Values, so both kinds of node mix freely in one graph.
+In the reference engine every number of a model is a Value node, weights included, as in the course.
+The fused nodes of `core.fused` do a whole layer in one node: they consume and produce these same
+Values, so both kinds of node mix freely in one graph, but the weights they use are not graph nodes,
+even when `parameters()` has made them Values: each fused node's backward hands the weights'
+gradients to their tables (`core.params`), which keep them or add them into those Values.
 """
 
 from __future__ import annotations
@@ -130,7 +133,12 @@ class Value:
 
 
 def topological_order(root) -> list:
-    """Every node reachable from `root`, each after all of its parents (iterative depth-first)."""
+    """Every node reachable from `root`, each after all of its parents (iterative depth-first).
+
+    A node goes straight into `order` when it has no parents, or one parent already visited (the
+    outputs of a fused node, after the first): a visited node is in `order` or on the stack, and the
+    stack holds only descendants of the node being explored, never an ancestor of its parents.
+    """
     order = []
     visited = {root}
     stack = [(root, iter(root._parents))]
@@ -139,8 +147,9 @@ def topological_order(root) -> list:
         for parent in parents:
             if parent not in visited:
                 visited.add(parent)
-                if not parent._parents:
-                    order.append(parent)  # a leaf waits for nothing
+                grandparents = parent._parents
+                if not grandparents or (len(grandparents) == 1 and grandparents[0] in visited):
+                    order.append(parent)  # it waits for nothing
                     continue
                 stack.append((parent, iter(parent._parents)))
                 break

@@ -1,22 +1,25 @@
-"""Fused scalar operations: a whole layer, or softmax with cross-entropy, as one node.
+"""Fused operations: an embedding lookup, a whole layer, softmax, softmax with cross-entropy, each one node.
 
-The graph stays a graph of scalar Values: a fused layer takes Values in and gives Values out. What
-changes is the bookkeeping. Instead of one node per multiply and add, a layer is one `Node` whose
-backward reads its outputs' gradients and does the layer's whole chain rule over rows of floats at
-C speed. Each output Value's only parent is that node, so backpropagation reaches it once all the
-outputs' gradients are in.
+Between layers the graph stays a graph of scalar Values: a fused node takes Values in and gives Values
+out. Inside, it works on plain floats (`core.functional`), and its backward does the node's whole
+chain rule over rows at C speed. Each output Value's only parent is the node, so backpropagation
+reaches the node once all its outputs' gradients are in.
+
+The weights are not nodes of this graph. A fused node reads them from their `ParamTable` as rows of
+floats, and its backward hands their gradients to the table (`add_outer`), which keeps them as outer
+products or, once it has been unpacked into Values, adds them into those Values' `.grad`.
 """
 
 from __future__ import annotations
 
-import math
 from operator import mul
 from typing import Sequence
 
+from core import functional as F
 from core.engine import Value, _leaf_backward
 from core.params import ParamTable
 
-ACTIVATIONS = ("relu", "tanh")
+ACTIVATIONS = tuple(F.ACTIVATIONS)  # the names a layer accepts
 
 
 class Node:
@@ -31,29 +34,38 @@ class Node:
 
 
 def _outputs_of(node: Node, data: list[float]) -> list[Value]:
-    return [Value(d, (node,), node._op) for d in data]
+    parents = (node,)
+    return [Value(d, parents, node._op) for d in data]
+
+
+def embedding(table: ParamTable, context: Sequence[int]) -> list[Value]:
+    """x = E[t_1] ‖ E[t_2] ‖ … (the context's rows end to end); backward: dE[t_k] += dx[k-th slice]."""
+    rows, width = table.rows(), table.shape[1]
+    node = Node((), "embedding")
+    outputs = _outputs_of(node, [w for t in context for w in rows[t]])
+
+    def _backward():
+        grads = [x.grad for x in outputs]
+        for k, t in enumerate(context):
+            table.add_outer(t, 1.0, grads[k * width:(k + 1) * width])
+
+    node._backward = _backward
+    return outputs
 
 
 def linear(x: Sequence[Value], weight: ParamTable, bias: ParamTable, activation: str | None) -> list[Value]:
     """y_i = act(b_i + sum_j W_ij x_j); backward: g_i = dy_i act'(.), dW_i += g_i x, db += g, dx_j += sum_i g_i W_ij."""
     xs = [v.data for v in x]
-    rows = weight.data
-    pre = [sum(map(mul, row, xs), b) for row, b in zip(rows, bias.data[0])]
-    if activation == "relu":
-        ys = [p if p > 0.0 else 0.0 for p in pre]
-    elif activation == "tanh":
-        ys = [math.tanh(p) for p in pre]
-    else:
-        ys = pre
+    rows = weight.rows()
+    pre = F.linear(rows, bias.rows()[0], xs)
+    ys = F.ACTIVATIONS[activation](pre) if activation else pre
     node = Node(tuple(x), f"linear+{activation}" if activation else "linear")
     outputs = _outputs_of(node, ys)
 
     def _backward():
         grads = [y.grad for y in outputs]
-        if activation == "relu":
-            grads = [g if y > 0.0 else 0.0 for g, y in zip(grads, ys)]
-        elif activation == "tanh":
-            grads = [g * (1.0 - y * y) for g, y in zip(grads, ys)]
+        if activation:
+            grads = F.ACTIVATION_BACKWARDS[activation](ys, grads)
         active = [i for i, g in enumerate(grads) if g]
         if not active:
             return
@@ -68,24 +80,15 @@ def linear(x: Sequence[Value], weight: ParamTable, bias: ParamTable, activation:
     return outputs
 
 
-def _softmax_floats(logits: list[float]) -> list[float]:
-    top = max(logits)
-    exps = [math.exp(z - top) for z in logits]
-    total = sum(exps)
-    return [e / total for e in exps]
-
-
 def cross_entropy(logits: Sequence[Value], target: int) -> Value:
-    """loss = log(sum_j e^z_j) - z_t; backward: dz_j += dloss * (p_j - [j == t])."""
+    """loss = log(sum_j e^z_j) - z_t; backward: dz_j += dloss * (p_j - [j == t]), p = softmax(z)."""
     zs = [v.data for v in logits]
-    top = max(zs)
-    log_total = math.log(sum(math.exp(z - top) for z in zs)) + top
-    out = Value(log_total - zs[target], tuple(logits), "cross_entropy")
+    out = Value(F.logsumexp(zs) - zs[target], tuple(logits), "cross_entropy")
 
     def _backward():
         g = out.grad
-        for v, z in zip(logits, zs):
-            v.grad += g * math.exp(z - log_total)
+        for v, p in zip(logits, F.softmax(zs)):
+            v.grad += g * p
         logits[target].grad -= g
 
     out._backward = _backward
@@ -94,7 +97,7 @@ def cross_entropy(logits: Sequence[Value], target: int) -> Value:
 
 def softmax(logits: Sequence[Value]) -> list[Value]:
     """p_i = e^z_i / sum_j e^z_j; backward: dz_i += p_i (dp_i - sum_j dp_j p_j)."""
-    ps = _softmax_floats([v.data for v in logits])
+    ps = F.softmax([v.data for v in logits])
     node = Node(tuple(logits), "softmax")
     outputs = _outputs_of(node, ps)
 

@@ -1,10 +1,14 @@
 """The course's character-level language model: embedding → concat → (Linear + activation) × n → logits.
 
 Two engines build the same model from the same parameters:
-- "reference": the course's elementary graph exactly (a Linear is a chain of `+` and `*` Values,
-  softmax and cross-entropy from `exp`, `log`, `+`, `-`, `/`), so it is the baseline to check against.
-- "fused": each layer, and softmax with cross-entropy, is one node of the graph (`core.fused`).
+- "reference": the course's elementary graph exactly. Every weight is a `Value` and a node of the
+  graph: a Linear is a chain of `+` and `*` Values over them, softmax and cross-entropy are built from
+  `exp`, `log`, `+`, `-`, `/`. It is the baseline to check against.
+- "fused": the embedding lookup, each layer, and softmax with cross-entropy are one node each
+  (`core.fused`). The graph's Values are the layers' inputs and outputs; the weights stay in their
+  tables, outside the graph, and each node's backward hands their gradients to the tables.
 Both draw their initial weights in the same order from the same seed, so they hold the same numbers.
+`parameters()` gives every weight as a `Value` in either engine (see `core.params`).
 """
 
 from __future__ import annotations
@@ -50,13 +54,21 @@ def cross_entropy_loss(logits: Sequence[Value], target_idx: int) -> Value:
 class Embedding:
     """Lookup table: one row of `embed_dim` parameters per token."""
 
-    def __init__(self, vocab_size: int, embed_dim: int, rng: random.Random):
+    def __init__(self, vocab_size: int, embed_dim: int, rng: random.Random, engine: str):
         self.table = ParamTable([[rng.gauss(0, 0.1) for _ in range(embed_dim)] for _ in range(vocab_size)])
         self.vocab_size = vocab_size
         self.embed_dim = embed_dim
+        self.engine = engine
 
     def __call__(self, token_idx: int) -> list[Value]:
-        return self.table.row_values(token_idx)
+        """The course's lookup: the token's row of parameters."""
+        return self.table.value_rows()[token_idx]
+
+    def concat(self, context: Sequence[int]) -> list[Value]:
+        """The context's embeddings end to end: the first layer's input."""
+        if self.engine == "fused":
+            return fused.embedding(self.table, context)
+        return [v for idx in context for v in self(idx)]
 
     def tables(self) -> list[ParamTable]:
         return [self.table]
@@ -80,9 +92,9 @@ class Linear:
         if self.engine == "fused":
             return fused.linear(x, self.weight, self.bias, activation)
         out = []
-        for i, bias in enumerate(self.bias.row_values(0)):
+        for weights, bias in zip(self.weight.value_rows(), self.bias.value_rows()[0]):
             total = bias
-            for w, xj in zip(self.weight.row_values(i), x):
+            for w, xj in zip(weights, x):
                 total = total + w * xj
             out.append(total)
         if activation == "relu":
@@ -151,7 +163,7 @@ class CharacterLM:
         self.activation = activation
         self.engine = engine
         rng = random.Random(seed)
-        self.embedding = Embedding(vocab_size, embed_dim, rng)
+        self.embedding = Embedding(vocab_size, embed_dim, rng, engine)
         widths = [context_length * embed_dim] + [hidden_dim] * n_hidden
         self.hidden = [Linear(a, b, rng, engine) for a, b in zip(widths, widths[1:])]
         self.output = Linear(hidden_dim, vocab_size, rng, engine)
@@ -166,7 +178,7 @@ class CharacterLM:
 
     def forward(self, context: Sequence[int]) -> list[Value]:
         """Logits over the vocabulary for the next character after `context` (token indices)."""
-        x = [v for idx in context for v in self.embedding(idx)]
+        x = self.embedding.concat(context)
         for layer in self.hidden:
             x = layer(x, self.activation)
         return self.output(x)
@@ -195,37 +207,13 @@ class CharacterLM:
     def parameter_table(self) -> list[ParameterRow]:
         return parameter_table(self.vocab_size, self.embed_dim, self.hidden_dim, self.context_length, self.n_hidden)
 
-    # --- optimiser-facing operations over every table ---
-
     def zero_grad(self) -> None:
         for table in self.tables():
             table.zero_grad()
 
-    def sgd_step(self, learning_rate: float) -> None:
-        for table in self.tables():
-            table.sgd_step(learning_rate)
-
-    def grads_finite(self) -> bool:
-        return all(table.grads_finite() for table in self.tables())
-
-    def grad_norm(self) -> float:
-        return sum(table.grad_sum_of_squares() for table in self.tables()) ** 0.5
-
-    def clip_grad_value(self, limit: float) -> None:
-        for table in self.tables():
-            table.clip_grad(limit)
-
-    def clip_grad_norm(self, max_norm: float) -> float:
-        """Scale all gradients down so their global L2 norm is at most max_norm; returns the norm before."""
-        norm = self.grad_norm()
-        if norm > max_norm:
-            for table in self.tables():
-                table.scale_grad(max_norm / norm)
-        return norm
-
     def weights(self) -> list[list[list[float]]]:
         """A copy of every table's rows, in `tables()` order."""
-        return [table.copy_data() for table in self.tables()]
+        return [table.copy_rows() for table in self.tables()]
 
     def load_weights(self, weights: list[list[list[float]]]) -> None:
         tables = self.tables()

@@ -1,95 +1,119 @@
-"""Parameter storage: a matrix of weights kept as rows of floats, seen one scalar at a time as Values.
+"""Parameter storage: a layer's weights in one table, packed as rows of floats until asked for Values.
 
-Fused layers read and update whole rows at C speed (`sum(map(mul, row, x))`); the elementary engine
-and any user code see each weight as a `Parameter`, a `Value` whose `.data` and `.grad` read and write
-the table.
+A table starts *packed*: its weights are rows of floats, which fused layers read at C speed
+(`sum(map(mul, row, x))`). A linear layer's weight gradient for one example is an outer product,
+g_i * x for row i; fused layers hand it over in that form (`add_outer`) and the table keeps it
+pending: the SGD step applies it to the weights directly, skipping the rows with no gradient and,
+after a ReLU, the inputs that are 0. It becomes rows of numbers only for a reader of whole gradients
+(clipping, the norm) or for a row with more than one term (a token twice in a context).
 
-A linear layer's weight gradient for one example is an outer product, g_i * x for row i. Fused layers
-hand it over in that form (`add_outer`) and the table keeps it pending: an SGD step applies it to the
-weights directly, and only a reader of individual gradients (a Parameter's `.grad`, clipping, the
-norm) makes it into rows of numbers. Rows that may hold a non-zero gradient are tracked, so zeroing
-and updating skip the rest.
+`value_rows()` / `values()` *unpack* the table, for good: each weight becomes a plain `Value` (the
+course's parameter, with real `data` and `grad` attributes), and from then on those Values are the
+weights. Fused layers read their `.data` when they run forward and add into their `.grad` in
+backward, so the course's loop `for p in params: p.data -= lr * p.grad` runs at the speed of plain
+attributes, and gives the same weights, to the last bit, as `sgd_step` on a packed table.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from operator import mul
+from typing import Callable
 
-from core.engine import Value, _leaf_backward
-
-SPARSE_ENOUGH = 0.9  # below this share of non-zero inputs, updating them one by one beats rebuilding the row
+from core.engine import Value
 
 
 class ParamTable:
     """A rows × cols block of parameters with their gradients."""
 
-    __slots__ = ("data", "_grad", "_dirty", "_pending", "_views")
+    __slots__ = ("shape", "_rows", "_grad", "_dirty", "_pending", "_values")
 
     def __init__(self, rows: list[list[float]]):
-        self.data = rows
+        self.shape = (len(rows), len(rows[0]))
+        self._rows = rows  # the weights, while packed
         self._grad = [[0.0] * len(row) for row in rows]
         self._dirty: set[int] = set()  # rows of _grad that may be non-zero
         self._pending: list[tuple[int, float, list[float]]] = []  # grad[row] += scale * vector, not yet done
-        self._views: list[list[Parameter]] | None = None
+        self._values: list[list[Value]] | None = None  # the weights, once unpacked
+
+    # --- the weights ---
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.data), len(self.data[0]) if self.data else 0
+    def packed(self) -> bool:
+        return self._values is None
 
-    def row_values(self, row: int) -> list[Parameter]:
-        if self._views is None:
-            self._views = [[Parameter(self, r, c) for c in range(len(cols))] for r, cols in enumerate(self.data)]
-        return self._views[row]
+    def rows(self) -> list[list[float]]:
+        """The weights as rows of floats: while packed, the table's own rows (not a copy)."""
+        if self.packed:
+            return self._rows
+        return [[p.data for p in row] for row in self._values]
 
-    def values(self) -> list[Parameter]:
-        """Every parameter as a Value, row by row."""
-        return [p for r in range(len(self.data)) for p in self.row_values(r)]
+    def copy_rows(self) -> list[list[float]]:
+        return [row[:] for row in self.rows()]
+
+    def value_rows(self) -> list[list[Value]]:
+        """The weights as rows of Values, gradients included; unpacks the table for good."""
+        if self.packed:
+            grad = self._folded_grad()
+            self._values = [[Value(w) for w in row] for row in self._rows]
+            for r in self._dirty:
+                for p, g in zip(self._values[r], grad[r]):
+                    p.grad = g
+            self._rows = self._grad = None
+            self._dirty.clear()
+        return self._values
+
+    def values(self) -> list[Value]:
+        """Every parameter as a Value, row by row (unpacks the table)."""
+        return [p for row in self.value_rows() for p in row]
+
+    def load(self, rows: list[list[float]]) -> None:
+        """Set the weights to `rows`, and the gradients to 0."""
+        rows = [[float(w) for w in row] for row in rows]
+        if self.packed:
+            self._rows = rows
+        else:
+            for params, weights in zip(self._values, rows):
+                for p, w in zip(params, weights):
+                    p.data = w
+        self.zero_grad()
+
+    # --- the gradients ---
 
     def add_outer(self, row: int, scale: float, vector: list[float]) -> None:
-        """grad[row] += scale * vector (kept pending until someone reads the gradient)."""
-        self._pending.append((row, scale, vector))
+        """grad[row] += scale * vector (kept pending while packed)."""
+        if self.packed:
+            self._pending.append((row, scale, vector))
+        else:
+            for p, x in zip(self._values[row], vector):
+                p.grad += scale * x
 
-    @property
-    def grad(self) -> list[list[float]]:
-        """The gradient as rows of numbers (folds in every pending outer product first)."""
-        if self._pending:
-            for row, scale, vector in self._pending:
-                self._grad[row] = [g + scale * x for g, x in zip(self._grad[row], vector)]
-                self._dirty.add(row)
-            self._pending.clear()
+    def _fold(self, products: list[tuple[int, float, list[float]]]) -> None:
+        for row, scale, vector in products:
+            self._grad[row] = [g + scale * x for g, x in zip(self._grad[row], vector)]
+            self._dirty.add(row)
+
+    def _folded_grad(self) -> list[list[float]]:
+        """The packed gradient as rows of numbers, every pending outer product folded in."""
+        self._fold(self._pending)
+        self._pending.clear()
         return self._grad
 
-    def mark_dirty(self, row: int) -> None:
-        self._dirty.add(row)
-
     def zero_grad(self) -> None:
-        for r in self._dirty:
-            self._grad[r] = [0.0] * len(self._grad[r])
-        self._dirty.clear()
-        self._pending.clear()
-
-    def sgd_step(self, learning_rate: float) -> None:
-        """data -= learning_rate * grad"""
-        data = self.data
-        for r in self._dirty:
-            data[r] = [w - learning_rate * g for w, g in zip(data[r], self._grad[r])]
-        nonzeros: dict[int, list[tuple[int, float]] | None] = {}  # per input vector, shared by its rows
-        for r, scale, vector in self._pending:
-            step = -learning_rate * scale
-            key = id(vector)
-            if key not in nonzeros:
-                found = [(j, x) for j, x in enumerate(vector) if x]
-                nonzeros[key] = found if len(found) < SPARSE_ENOUGH * len(vector) else None
-            sparse = nonzeros[key]
-            if sparse is None:
-                data[r] = [w + step * x for w, x in zip(data[r], vector)]
-            else:  # after a ReLU about half the inputs are 0: touch only the weights that move
-                row = data[r]
-                for j, x in sparse:
-                    row[j] += step * x
+        if self.packed:
+            for r in self._dirty:
+                self._grad[r] = [0.0] * len(self._grad[r])
+            self._dirty.clear()
+            self._pending.clear()
+        else:
+            for row in self._values:
+                for p in row:
+                    p.grad = 0.0
 
     def grads_finite(self) -> bool:
+        if not self.packed:
+            return all(math.isfinite(sum([p.grad for p in row])) for row in self._values)
         finite_vectors: dict[int, bool] = {}  # fused layers share one input vector across rows
         for _, scale, vector in self._pending:
             if not math.isfinite(scale):
@@ -101,55 +125,63 @@ class ParamTable:
                 return False
         return all(math.isfinite(sum(self._grad[r])) for r in self._dirty)
 
+    def _grad_rows(self) -> list[list[float]]:
+        """The rows of the gradient that may be non-zero."""
+        if self.packed:
+            grad = self._folded_grad()
+            return [grad[r] for r in self._dirty]
+        return [[p.grad for p in row] for row in self._values]
+
+    def _map_grad_rows(self, change: Callable[[list[float]], list[float]]) -> None:
+        """Replace each row g of the gradient by change(g)."""
+        if self.packed:
+            grad = self._folded_grad()
+            for r in self._dirty:
+                grad[r] = change(grad[r])
+        else:
+            for row in self._values:
+                for p, g in zip(row, change([p.grad for p in row])):
+                    p.grad = g
+
     def grad_sum_of_squares(self) -> float:
-        grad = self.grad
-        return sum(sum(map(mul, grad[r], grad[r])) for r in self._dirty)
+        return sum(sum(map(mul, g, g)) for g in self._grad_rows())
 
     def scale_grad(self, factor: float) -> None:
-        grad = self.grad
-        for r in self._dirty:
-            grad[r] = [factor * g for g in grad[r]]
+        self._map_grad_rows(lambda row: [factor * g for g in row])
 
     def clip_grad(self, limit: float) -> None:
         """The course's element-wise clip: each gradient into [-limit, limit]."""
-        grad, low = self.grad, -limit
+        low = -limit
+        self._map_grad_rows(lambda row: [limit if g > limit else low if g < low else g for g in row])
+
+    # --- the update ---
+
+    def sgd_step(self, learning_rate: float) -> None:
+        """w -= learning_rate * grad, for every weight."""
+        if not self.packed:
+            for row in self._values:
+                for p in row:
+                    p.data -= learning_rate * p.grad
+            return
+        self._fold_rows_with_several_terms()
+        data = self._rows
         for r in self._dirty:
-            grad[r] = [limit if g > limit else low if g < low else g for g in grad[r]]
+            data[r] = [w - learning_rate * g for w, g in zip(data[r], self._grad[r])]
+        nonzeros: dict[int, list[tuple[int, float]]] = {}  # per input vector, shared by its rows
+        for r, scale, vector in self._pending:  # each is its row's whole gradient: grad[r] = scale * vector
+            key = id(vector)
+            if key not in nonzeros:
+                nonzeros[key] = [(j, x) for j, x in enumerate(vector) if x]
+            row = data[r]
+            for j, x in nonzeros[key]:  # after a ReLU about half the inputs are 0: their weights stay
+                row[j] -= learning_rate * (scale * x)
 
-    def copy_data(self) -> list[list[float]]:
-        return [row[:] for row in self.data]
-
-    def load(self, rows: list[list[float]]) -> None:
-        self.data = [[float(v) for v in r] for r in rows]
-        self.zero_grad()
-
-
-class Parameter(Value):
-    """One weight of a ParamTable, usable anywhere a Value is."""
-
-    __slots__ = ("_table", "_row", "_col")
-
-    def __init__(self, table: ParamTable, row: int, col: int):
-        self._table = table
-        self._row = row
-        self._col = col
-        self._backward = _leaf_backward
-        self._parents = ()
-        self._op = ""
-
-    @property
-    def data(self) -> float:
-        return self._table.data[self._row][self._col]
-
-    @data.setter
-    def data(self, value: float) -> None:
-        self._table.data[self._row][self._col] = value
-
-    @property
-    def grad(self) -> float:
-        return self._table.grad[self._row][self._col]
-
-    @grad.setter
-    def grad(self, value: float) -> None:
-        self._table.grad[self._row][self._col] = value
-        self._table.mark_dirty(self._row)
+    def _fold_rows_with_several_terms(self) -> None:
+        """Fold the pending products of rows that have more than one gradient term (a token twice in a
+        context, two backward passes, an earlier fold), so that each product left pending is its row's
+        whole gradient: stepping by it directly then gives the same bits as folding first."""
+        terms = Counter(row for row, _, _ in self._pending)
+        several = [product for product in self._pending if terms[product[0]] > 1 or product[0] in self._dirty]
+        if several:
+            self._fold(several)
+            self._pending = [product for product in self._pending if product[0] not in self._dirty]

@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from core.checkpoint import Checkpoint, CheckpointError, corpus_fingerprint, load_checkpoint, save_checkpoint
-from core.data import Corpus, Split
+from core.corpora import is_bundled
+from core.data import Corpus
 from core.model import CharacterLM
-from core.training import TrainConfig, Trainer
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    context_length: int = 8
-    embed_dim: int = 16
-    hidden_dim: int = 64
-    n_hidden: int = 2
-    activation: str = "relu"
-    engine: str = "fused"
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    validation_fraction: float = 0.1
-
-
-# The course's configuration learns little in its three epochs at lr 0.01; the default is smaller,
-# faster and steeper, so the loss visibly falls within a minute on the default corpus.
-PRESETS: dict[str, RunConfig] = {
-    "default": RunConfig(ModelConfig(8, 16, 64), TrainConfig(learning_rate=0.03, epochs=40), 0.1),
-    "course": RunConfig(ModelConfig(8, 32, 128), TrainConfig(learning_rate=0.01, epochs=3), 0.0),
-}
+from core.settings import RunConfig
+from core.training import Trainer
 
 
 class Run:
@@ -45,23 +22,18 @@ class Run:
         self.model = model
         self.trainer = trainer
 
-    @staticmethod
-    def _split(corpus: Corpus, config: RunConfig) -> Split:
-        return corpus.split(config.model.context_length, config.validation_fraction)
-
     @classmethod
     def new(cls, corpus: Corpus, config: RunConfig) -> Run:
-        split = cls._split(corpus, config)
-        m = config.model
-        model = CharacterLM(len(corpus.vocab), m.embed_dim, m.hidden_dim, m.context_length, n_hidden=m.n_hidden,
-                            activation=m.activation, engine=m.engine, seed=config.train.seed)
-        return cls(corpus, config, model, Trainer(model, split.train, split.validation, config.train))
+        split = corpus.split(config.context_length, config.validation_fraction)
+        model = config.build_model(len(corpus.vocab))
+        return cls(corpus, config, model, Trainer(model, split.train, split.validation, config))
 
     @classmethod
-    def resume(cls, checkpoint: Checkpoint, corpus: Corpus, train: TrainConfig | None = None) -> Run:
+    def resume(cls, checkpoint: Checkpoint, corpus: Corpus, config: RunConfig | None = None) -> Run:
         """Carry on from `checkpoint` on `corpus` (which must have the checkpoint's vocabulary).
 
-        `train` may change the budget (epochs, steps) or other training settings; the position is kept.
+        `config` may change the training settings (budget, learning rate, clipping); the settings fixed
+        when the run started must stay as they were.
         """
         if corpus.vocab != checkpoint.vocab:
             raise CheckpointError(
@@ -69,27 +41,33 @@ class Run:
                 f"has {len(checkpoint.vocab)} characters; {corpus.name}'s has {len(corpus.vocab)}, not the same: "
                 "resume on the same corpus"
             )
-        model = checkpoint.model
-        m = ModelConfig(model.context_length, model.embed_dim, model.hidden_dim, model.n_hidden, model.activation, model.engine)
-        config = RunConfig(m, train or checkpoint.config, checkpoint.validation_fraction)
-        split = cls._split(corpus, config)
+        config = config or checkpoint.config
+        fixed = checkpoint.config.differences(config, fixed_only=True)
+        if fixed:
+            raise CheckpointError(f"a resumed run keeps the settings it started with; these differ: {', '.join(fixed)}")
+        split = corpus.split(config.context_length, config.validation_fraction)
         state = checkpoint.state
         if checkpoint.corpus.get("fingerprint") != corpus_fingerprint(corpus.text):
             # A different text: the weights carry over, the position in the old text does not.
             state = replace(state, epoch=0, index=0, epoch_loss_sum=0.0, shuffle_state=None)
-        return cls(corpus, config, model, Trainer(model, split.train, split.validation, config.train, state))
+        model = checkpoint.model
+        return cls(corpus, config, model, Trainer(model, split.train, split.validation, config, state))
+
+    def reconfigure(self, config: RunConfig) -> None:
+        """New training settings between two stretches of training (the fixed ones must not change)."""
+        self.config = self.trainer.config = config
 
     def to_checkpoint(self) -> Checkpoint:
-        corpus = {"name": self.corpus.name, "path": self.corpus.source, "characters": len(self.corpus.text),
-                  "fingerprint": corpus_fingerprint(self.corpus.text)}
-        return Checkpoint(self.model, self.corpus.vocab, self.config.train, self.trainer.state, corpus,
-                          self.config.validation_fraction)
+        corpus = self.corpus
+        about = {"name": corpus.name, "path": corpus.source, "bundled": is_bundled(corpus),
+                 "characters": len(corpus.text), "fingerprint": corpus_fingerprint(corpus.text)}
+        return Checkpoint(self.model, corpus.vocab, self.config, self.trainer.state, about)
+
+    @classmethod
+    def load(cls, path: str | Path, corpus: Corpus, config: RunConfig | None = None) -> Run:
+        return cls.resume(load_checkpoint(path), corpus, config)
 
     def save(self, path: str | Path) -> Path:
         """Write a checkpoint between steps (takes the trainer's lock, so it is safe while training runs)."""
         with self.trainer.lock:
             return save_checkpoint(path, self.to_checkpoint())
-
-    @classmethod
-    def load(cls, path: str | Path, corpus: Corpus, train: TrainConfig | None = None) -> Run:
-        return cls.resume(load_checkpoint(path), corpus, train)

@@ -1,9 +1,9 @@
 """Inference on plain floats, and text generation from it.
 
 Sampling needs no gradients, so it builds no graph: `FrozenModel` holds a copy of the weights as
-rows of floats and runs the forward pass directly (the course's `generate` built a full autograd
-graph for every character, then threw it away). A copy also means sampling can run in another thread
-while training goes on.
+rows of floats, layer by layer, and runs the forward pass directly with the fused nodes' own float
+maths (`core.functional`); the course's `generate` built a full autograd graph for every character,
+then threw it away. A copy also means sampling can run in another thread while training goes on.
 """
 
 from __future__ import annotations
@@ -17,29 +17,50 @@ from itertools import accumulate
 from operator import mul
 from typing import Iterator, Sequence
 
+from core import functional as F
 from core.data import Vocabulary
+
+
+@dataclass(frozen=True)
+class FrozenLinear:
+    """A linear layer's weights as rows of floats: y = Wx + b."""
+
+    weight: list[list[float]]
+    bias: list[float]
+
+    def __call__(self, x: list[float]) -> list[float]:
+        return F.linear(self.weight, self.bias, x)
 
 
 class FrozenModel:
     """A model's forward pass over a snapshot of its weights (which must not change while it is used)."""
 
-    def __init__(self, weights: list[list[list[float]]], activation: str, context_length: int):
-        self.embedding = weights[0]
-        self.layers = [(weights[i], weights[i + 1][0]) for i in range(1, len(weights), 2)]
+    def __init__(self, embedding: list[list[float]], hidden: list[FrozenLinear], output: FrozenLinear,
+                 activation: str, context_length: int):
+        self.embedding = embedding
+        self.hidden = hidden
+        self.output = output
         self.activation = activation
         self.context_length = context_length
-        self.vocab_size = len(self.embedding)
-        embed_dim = len(self.embedding[0])
-        first_weight, _ = self.layers[0]
+        self.vocab_size = len(embedding)
+        embed_dim = len(embedding[0])
         # the first layer's weight columns that meet position p of the context, row by row
-        self._columns_at = [[row[p * embed_dim:(p + 1) * embed_dim] for row in first_weight]
+        self._columns_at = [[row[p * embed_dim:(p + 1) * embed_dim] for row in hidden[0].weight]
                             for p in range(context_length)]
         self._first_terms: dict[tuple[int, int], list[float]] = {}
 
     @classmethod
     def from_model(cls, model, copy: bool = True) -> FrozenModel:
-        weights = model.weights() if copy else [t.data for t in model.tables()]
-        return cls(weights, model.activation, model.context_length)
+        """The model's current weights; copy=False shares the rows of packed tables instead of copying
+        them (cheap, but only valid until the weights next change)."""
+        def rows(table):
+            return table.copy_rows() if copy else table.rows()
+
+        def frozen(layer) -> FrozenLinear:
+            return FrozenLinear(rows(layer.weight), rows(layer.bias)[0])
+
+        return cls(rows(model.embedding.table), [frozen(layer) for layer in model.hidden], frozen(model.output),
+                   model.activation, model.context_length)
 
     def _first_term(self, position: int, idx: int) -> list[float]:
         """W₁[:, position's columns] · embedding[idx]: what character idx at that position adds to the
@@ -53,35 +74,22 @@ class FrozenModel:
         return term
 
     def logits(self, context: Sequence[int]) -> list[float]:
-        _, first_bias = self.layers[0]
-        pre = list(map(sum, zip(first_bias, *(self._first_term(pos, idx) for pos, idx in enumerate(context)))))
-        for weight, bias in self.layers[1:]:
-            x = [p if p > 0.0 else 0.0 for p in pre] if self.activation == "relu" else [math.tanh(p) for p in pre]
-            pre = [sum(map(mul, row, x), b) for row, b in zip(weight, bias)]
+        activate = F.ACTIVATIONS[self.activation]
+        pre = list(map(sum, zip(self.hidden[0].bias, *(self._first_term(pos, idx) for pos, idx in enumerate(context)))))
+        for layer in (*self.hidden[1:], self.output):
+            pre = layer(activate(pre))
         return pre
 
     def probs(self, context: Sequence[int], temperature: float = 1.0) -> list[float]:
-        return softmax_floats(self.logits(context), temperature)
+        return F.softmax(self.logits(context), temperature)
 
     def loss(self, context: Sequence[int], target: int) -> float:
-        """Cross-entropy of `target` after `context`."""
+        """Cross-entropy of `target` after `context`: log sum_j e^z_j - z_target."""
         zs = self.logits(context)
-        top = max(zs)
-        return math.log(sum(math.exp(z - top) for z in zs)) + top - zs[target]
+        return F.logsumexp(zs) - zs[target]
 
     def mean_loss(self, examples: Sequence[tuple[list[int], int]]) -> float:
         return sum(self.loss(c, t) for c, t in examples) / len(examples)
-
-
-def softmax_floats(logits: Sequence[float], temperature: float = 1.0) -> list[float]:
-    """Probabilities at a temperature; temperature 0 puts all the mass on the largest logit."""
-    if temperature <= 0.0:
-        best = max(range(len(logits)), key=logits.__getitem__)
-        return [1.0 if i == best else 0.0 for i in range(len(logits))]
-    top = max(logits)
-    exps = [math.exp((z - top) / temperature) for z in logits]
-    total = sum(exps)
-    return [e / total for e in exps]
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ class Sampler:
         if top_k is not None and 0 < top_k < len(logits):
             cutoff = sorted(logits, reverse=True)[top_k - 1]
             logits = [z if z >= cutoff else -math.inf for z in logits]
-        probs = softmax_floats(logits, temperature)
+        probs = F.softmax(logits, temperature)
         cumulative = list(accumulate(probs))
         return min(bisect.bisect_right(cumulative, self.rng.random() * cumulative[-1]), len(probs) - 1)
 

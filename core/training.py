@@ -20,33 +20,9 @@ from typing import Callable, Iterator
 
 from core.data import ExampleView
 from core.model import CharacterLM
+from core.optim import SGD
 from core.sampling import FrozenModel
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    learning_rate: float = 0.03
-    epochs: int | None = 10  # None: until the step budget
-    max_steps: int | None = None  # total steps, counted across resumes
-    clip_value: float | None = None  # the course's element-wise clip
-    clip_norm: float | None = None  # global L2-norm clip
-    seed: int = 0
-    eval_every: int = 500  # steps between validation passes (and at each epoch's end)
-    eval_examples: int = 500  # validation examples per pass (evenly spaced), bounding its cost
-
-    def __post_init__(self):
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(f"learning rate must be a positive number, not {self.learning_rate}")
-        if self.epochs is None and self.max_steps is None:
-            raise ValueError("give a number of epochs, a step budget, or both")
-        for name in ("epochs", "max_steps", "eval_every", "eval_examples"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive whole number, not {value!r}")
-        for name in ("clip_value", "clip_norm"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive, not {value}")
+from core.settings import RunConfig
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -156,12 +132,13 @@ class Trainer:
         model: CharacterLM,
         train_examples: ExampleView,
         validation_examples: ExampleView | None,
-        config: TrainConfig,
+        config: RunConfig,
         state: TrainerState | None = None,
     ):
         if len(train_examples) == 0:
             raise ValueError("there are no training examples: use a longer text or a smaller validation fraction")
         self.model = model
+        self.optimizer = SGD(model, config.learning_rate)
         self.train_examples = train_examples
         self.validation_examples = validation_examples if validation_examples else None
         self.config = config
@@ -210,23 +187,23 @@ class Trainer:
         """Take one SGD step; returns its events. Raises NonFiniteError (weights untouched) on NaN/inf."""
         events: list[TrainingEvent] = []
         with self.lock:
-            state, model, config = self.state, self.model, self.config
+            state, optimizer, config = self.state, self.optimizer, self.config
             if not self._order:
                 self._start_epoch()
             context, target = self.train_examples[self._order[state.index]]
-            loss = model.loss(context, target)
-            model.zero_grad()
+            optimizer.zero_grad()
+            loss = self.model.loss(context, target)
             if not math.isfinite(loss.data):
                 raise NonFiniteError(f"the loss became {loss.data} at step {state.step + 1}")
             loss.backward()
-            if not model.grads_finite():
-                model.zero_grad()
+            if not optimizer.grads_finite():
                 raise NonFiniteError(f"the gradients became infinite or NaN at step {state.step + 1}")
             if config.clip_value is not None:
-                model.clip_grad_value(config.clip_value)
+                optimizer.clip_grad_value(config.clip_value)
             if config.clip_norm is not None:
-                model.clip_grad_norm(config.clip_norm)
-            model.sgd_step(config.learning_rate)
+                optimizer.clip_grad_norm(config.clip_norm)
+            optimizer.lr = config.learning_rate  # the config may change between pauses
+            optimizer.step()
             state.step += 1
             state.index += 1
             state.epoch_loss_sum += loss.data
@@ -320,8 +297,8 @@ def train(model: CharacterLM, examples, epochs: int, learning_rate: float, print
           *, seed: int | None = None) -> CharacterLM:
     """The course's train(): per-example SGD over `examples`, printing its progress lines."""
     print(f"Training model with {model.num_parameters()} parameters")
-    config = TrainConfig(learning_rate=learning_rate, epochs=epochs,
-                         seed=seed if seed is not None else random.SystemRandom().randrange(2**32))
+    config = RunConfig(learning_rate=learning_rate, epochs=epochs, validation_fraction=0.0,
+                       seed=seed if seed is not None else random.SystemRandom().randrange(2**31))
     trainer = Trainer(model, examples, None, config)
     for event in trainer.events():
         if isinstance(event, StepEvent) and event.index % print_every == 0:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual import events
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, Static
 
 from charlm_tui.app import CharLMApp
 from charlm_tui.screens.dialogs import ConfirmScreen, HelpScreen, PathScreen
@@ -18,11 +18,26 @@ from charlm_tui.widgets.generation_panel import GenerationPanel
 from charlm_tui.widgets.hyper_panel import HyperPanel
 from core.checkpoint import load_checkpoint
 from core.corpora import bundled_corpora
-from core.run import ModelConfig, RunConfig
-from core.training import TrainConfig
+from core.session import Phase
+from core.settings import RunConfig
 
 SIZES = [(80, 24), (160, 48)]
-TINY = RunConfig(ModelConfig(context_length=4, embed_dim=4, hidden_dim=8), TrainConfig(learning_rate=0.05, epochs=500), 0.1)
+TINY = RunConfig(context_length=4, embed_dim=4, hidden_dim=8, learning_rate=0.05, epochs=500)
+
+
+class RecordingApp(CharLMApp):
+    """The app, keeping every notification it shows (through `notify`, Textual's public API)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.said: list[tuple[str, str]] = []  # (title, message)
+
+    def notify(self, message, **kwargs):
+        self.said.append((kwargs.get("title", ""), message))
+        return super().notify(message, **kwargs)
+
+    def said_that(self, text: str) -> bool:
+        return any(text in title or text in message for title, message in self.said)
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +47,8 @@ def private_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
-def make_app(tmp_path: Path, config: RunConfig = TINY, **kwargs) -> CharLMApp:
-    return CharLMApp(config=config, autosave_path=tmp_path / "autosave.json", calibrate=False, **kwargs)
+def make_app(tmp_path: Path, config: RunConfig = TINY, **kwargs) -> RecordingApp:
+    return RecordingApp(config=config, autosave_path=tmp_path / "autosave.json", calibrate=False, **kwargs)
 
 
 async def wait_for(pilot, condition, timeout: float = 15.0, what: str = "condition"):
@@ -52,7 +67,15 @@ def text_of(widget) -> str:
 
 
 def steps(app: CharLMApp) -> int:
-    return app.run_.trainer.state.step if app.run_ else 0
+    return app.session.step
+
+
+def training_thread_running(app: CharLMApp) -> bool:
+    return any(worker.is_running for worker in app.workers if worker.group == "train")
+
+
+def sampling(app: CharLMApp) -> bool:
+    return app.query_one(GenerationPanel).sampling
 
 
 async def load_with_keys(pilot, path):
@@ -67,13 +90,13 @@ async def train_then_pause(pilot, at_least: int):
     await pilot.press("f5")
     await wait_for(pilot, lambda: steps(pilot.app) > at_least, what=f"{at_least} steps")
     await pilot.press("f5")
-    await wait_for(pilot, lambda: pilot.app.state == "paused", what="pause")
+    await wait_for(pilot, lambda: pilot.app.phase is Phase.PAUSED, what="pause")
 
 
 async def stop_training(pilot):
     await pilot.press("f6")
-    await wait_for(pilot, lambda: pilot.app.state == "stopped", what="stop")
-    assert not pilot.app.train_worker.is_running
+    await wait_for(pilot, lambda: pilot.app.phase is Phase.STOPPED, what="stop")
+    assert not training_thread_running(pilot.app)
 
 
 async def set_field(pilot, selector: str, value: str):
@@ -145,20 +168,20 @@ async def test_open_a_bad_file_keeps_the_previous_corpus(tmp_path, kind):
 async def test_invalid_hyperparameters_block_start_with_a_reason(tmp_path, size):
     app = make_app(tmp_path)
     async with app.run_test(size=size) as pilot:
-        await set_field(pilot, "#hidden", "abc")
+        await set_field(pilot, "#hidden_dim", "abc")
         await pilot.pause()
-        assert app.query_one("#hidden", Input).has_class("-invalid")
+        assert app.query_one("#hidden_dim", Input).has_class("-invalid")
         assert app.settings is None
         assert "hidden dim" in text_of(app.query_one("#hyper-problems"))
         await pilot.press("f5")
         await pilot.pause()
-        assert app.run_ is None
-        assert any("Cannot start" in (n.title or "") for n in app._notifications)
+        assert app.session.run is None
+        assert app.said_that("Cannot start")
 
-        await set_field(pilot, "#hidden", "32")
-        await set_field(pilot, "#lr", "0.1")
+        await set_field(pilot, "#hidden_dim", "32")
+        await set_field(pilot, "#learning_rate", "0.1")
         await pilot.pause()
-        assert app.settings.model.hidden_dim == 32 and app.settings.train.learning_rate == 0.1
+        assert app.settings.hidden_dim == 32 and app.settings.learning_rate == 0.1
         table = text_of(app.query_one("#param-table"))
         assert "(4×4)×32+32" in table  # the parameter table follows the form
 
@@ -178,44 +201,44 @@ async def test_start_pause_resume_stop(tmp_path, size):
     async with app.run_test(size=size) as pilot:
         await pilot.press("f5")
         await wait_for(pilot, lambda: "step" in text_of(app.query_one("#train-stats")), what="progress")
-        assert app.state == "running"
+        assert app.phase is Phase.RUNNING
         assert app.query_one("#loss-curve").data  # the sparkline has points
 
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "paused", what="pause")
+        await wait_for(pilot, lambda: app.phase is Phase.PAUSED, what="pause")
         paused_at = steps(app)
         await pilot.pause(0.3)
         assert steps(app) == paused_at
 
         await pilot.press("f5")
         await wait_for(pilot, lambda: steps(app) > paused_at + 50, what="resume")
-        assert app.state == "running"
+        assert app.phase is Phase.RUNNING
 
         await pilot.press("f6")
-        await wait_for(pilot, lambda: app.state == "stopped", what="stop")
-        assert not app.train_worker.is_running
+        await wait_for(pilot, lambda: app.phase is Phase.STOPPED, what="stop")
+        assert not training_thread_running(app)
 
 
 async def test_changing_the_architecture_asks_before_discarding(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await train_then_pause(pilot, 10)
-        old_run = app.run_
+        old_run = app.session.run
         await pilot.press("f2")
-        await set_field(pilot, "#hidden", "12")
+        await set_field(pilot, "#hidden_dim", "12")
         await pilot.press("f5")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # keep the model: its settings come back and it carries on
-        assert app.run_ is old_run and app.state == "running"
-        assert app.query_one("#hidden", Input).value == "8"
+        assert app.session.run is old_run and app.phase is Phase.RUNNING
+        assert app.query_one("#hidden_dim", Input).value == "8"
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "paused")
-        await set_field(pilot, "#hidden", "12")
+        await wait_for(pilot, lambda: app.phase is Phase.PAUSED)
+        await set_field(pilot, "#hidden_dim", "12")
         await pilot.press("f5")
         await pilot.pause()
         await pilot.press("y")  # now discard it
-        await wait_for(pilot, lambda: app.run_ is not old_run and app.run_.model.hidden_dim == 12)
+        await wait_for(pilot, lambda: app.session.run is not old_run and app.session.run.model.hidden_dim == 12)
         await stop_training(pilot)
 
 
@@ -235,7 +258,7 @@ async def test_generate_while_paused_streams_the_requested_length(tmp_path):
         original = app.query_one(GenerationPanel).append
         app.query_one(GenerationPanel).append = lambda text: (seen.append(text), original(text))
         await pilot.press("f7")
-        await wait_for(pilot, lambda: not app._sampling(), what="generation to finish")
+        await wait_for(pilot, lambda: not sampling(app), what="generation to finish")
         await pilot.pause()
         assert len(generated_after_heading(app)) == 3000
         assert len([s for s in seen if s]) > 1  # it arrived in pieces, not all at once
@@ -251,9 +274,9 @@ async def test_generate_during_training(tmp_path):
         await wait_for(pilot, lambda: steps(app) > 50)
         before = steps(app)
         await pilot.press("f7")
-        await wait_for(pilot, lambda: not app._sampling(), what="generation to finish")
+        await wait_for(pilot, lambda: not sampling(app), what="generation to finish")
         await pilot.pause()
-        assert app.state == "running" and steps(app) > before
+        assert app.phase is Phase.RUNNING and steps(app) > before
         assert len(generated_after_heading(app)) == 80
         await stop_training(pilot)
 
@@ -265,7 +288,7 @@ async def test_unknown_prompt_characters_are_reported_not_fatal(tmp_path):
         await set_field(pilot, "#auto-every", "0")
         await train_then_pause(pilot, 20)
         await pilot.press("f7")
-        await wait_for(pilot, lambda: not app._sampling())
+        await wait_for(pilot, lambda: not sampling(app))
         status = text_of(app.query_one("#gen-status"))
         assert "Z" in status and "!" in status
 
@@ -285,7 +308,7 @@ async def test_save_and_load_a_checkpoint(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await train_then_pause(pilot, 30)
-        saved_steps, saved_weights = steps(app), app.run_.model.weights()
+        saved_steps, saved_weights = steps(app), app.session.run.model.weights()
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, PathScreen)
         await set_field(pilot, "#path", str(path))
@@ -298,14 +321,14 @@ async def test_save_and_load_a_checkpoint(tmp_path):
         await set_field(pilot, "#path", str(tmp_path / "missing" / "m.json"))
         await pilot.press("enter")
         await pilot.pause()
-        assert any("does not exist" in n.message for n in app._notifications)
+        assert app.said_that("does not exist")
 
     other = make_app(tmp_path)
     async with other.run_test(size=(160, 48)) as pilot:
         await load_with_keys(pilot, path)
         assert steps(other) == saved_steps
-        assert other.run_.model.weights() == saved_weights
-        assert other.state == "paused"
+        assert other.session.run.model.weights() == saved_weights
+        assert other.phase is Phase.PAUSED
         await pilot.press("f5")  # carries on from the checkpoint
         await wait_for(pilot, lambda: steps(other) > saved_steps)
         await stop_training(pilot)
@@ -327,8 +350,8 @@ async def test_loading_a_bad_checkpoint_says_why(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await load_with_keys(pilot, bad)
-        assert app.run_ is None
-        assert any("not valid JSON" in n.message for n in app._notifications)
+        assert app.session.run is None
+        assert app.said_that("not valid JSON")
 
 
 def threads_running(function_name: str) -> list[str]:
@@ -351,10 +374,10 @@ async def test_quit_during_training_stops_the_thread_and_autosaves(tmp_path):
         assert threads_running("train_loop")  # the check below can see a training thread
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: app.return_code is not None, what="the app to exit")  # set by App.exit
-    assert not app.train_worker.is_running
+    assert not training_thread_running(app)
     assert threads_running("train_loop") == []
     saved = load_checkpoint(tmp_path / "autosave.json")
-    assert saved.state.step == app.run_.trainer.state.step > 20
+    assert saved.state.step == app.session.step > 20
 
 
 async def test_editing_keys_keep_their_order_while_training(tmp_path):
@@ -391,17 +414,17 @@ async def test_keymap_file_remaps_and_is_checked(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         assert "F4" in text_of(app.query_one("#train-state"))
         await pilot.press("f4")
-        await wait_for(pilot, lambda: app.state == "running")
+        await wait_for(pilot, lambda: app.phase is Phase.RUNNING)
         await pilot.press("f4")
-        await wait_for(pilot, lambda: app.state == "paused")
+        await wait_for(pilot, lambda: app.phase is Phase.PAUSED)
     keys.write_text('[keys]\n"train.toggle" = "f9"\n"bogus" = "f11"\n', encoding="utf-8")
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)):
-        assert any("unknown binding id bogus" in n.message for n in app._notifications)
+        assert app.said_that("unknown binding id bogus")
     keys.write_text('[keys]\n"train.toggle" = "f9"\n', encoding="utf-8")
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)):
-        assert any("two things: f9" in n.message for n in app._notifications)
+        assert app.said_that("two things: f9")
         assert "F5" in text_of(app.query_one("#train-state"))  # nothing was remapped
 
 
@@ -440,8 +463,8 @@ async def test_course_preset_fills_the_form(tmp_path):
     async with app.run_test(size=(160, 48)) as pilot:
         app.query_one("#preset").value = "course"
         await pilot.pause()
-        assert app.settings.model.hidden_dim == 128 and app.settings.train.learning_rate == 0.01
-        assert app.query_one(HyperPanel).config.model.embed_dim == 32
+        assert app.settings.hidden_dim == 128 and app.settings.learning_rate == 0.01
+        assert app.query_one(HyperPanel).config.embed_dim == 32
 
 
 async def test_long_generated_text_without_line_breaks_is_trimmed(tmp_path):
@@ -457,3 +480,42 @@ async def test_long_generated_text_without_line_breaks_is_trimmed(tmp_path):
         await pilot.pause()
         assert len(panel.text) == KEEP_CHARACTERS
         assert panel.text.endswith("a[b]c[/x]\\")
+
+
+@pytest.mark.parametrize("ending", ["finished", "stopped"])
+async def test_a_finished_or_stopped_run_trains_on_once_its_budget_is_raised(tmp_path, ending):
+    app = make_app(tmp_path, config=TINY.replace(epochs=None, max_steps=40))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#auto-every", "0")
+        if ending == "finished":
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.phase is Phase.FINISHED, what="the budget to run out")
+            await pilot.press("f5")  # nothing left: it says so, and offers a new model instead
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen) and "raise epochs or max steps" in text_of(app.screen.query_one(Static))
+            await pilot.press("n")
+        else:
+            await set_field(pilot, "#max_steps", "100000")
+            await train_then_pause(pilot, 10)
+            await stop_training(pilot)
+        run, reached = app.session.run, steps(app)
+        await pilot.press("f2")
+        await set_field(pilot, "#max_steps", str(reached + 60))
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.phase is Phase.FINISHED and steps(app) == reached + 60, what="the extension")
+        assert app.session.run is run  # the same model, trained on
+
+
+async def test_a_checkpoint_with_a_large_validation_fraction_loads_and_continues(tmp_path):
+    from charlm_tui.cli import main
+
+    path = tmp_path / "v.json"
+    assert main(["--headless", "--steps", "20", "--val-fraction", "0.6", "--context", "4", "--sample", "0",
+                 "--save", str(path)]) == 0
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await load_with_keys(pilot, path)
+        assert app.phase is Phase.FINISHED and app.settings.validation_fraction == 0.6
+        await set_field(pilot, "#max_steps", "50")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.phase is Phase.FINISHED and steps(app) == 50, what="training on")

@@ -4,13 +4,13 @@ import pytest
 
 from core.checkpoint import CheckpointError, check_save_path, load_checkpoint
 from core.data import Corpus
-from core.run import ModelConfig, Run, RunConfig
-from core.training import TrainConfig
+from core.run import Run
+from core.settings import RunConfig
 
 
 @pytest.fixture
 def saved(tmp_path, proverbs):
-    run = Run.new(Corpus(proverbs, "proverbs"), RunConfig(ModelConfig(4, 3, 5), TrainConfig(max_steps=1000, epochs=None), 0.1))
+    run = Run.new(Corpus(proverbs, "proverbs"), RunConfig(context_length=4, embed_dim=3, hidden_dim=5, max_steps=1000, epochs=None, validation_fraction=0.1))
     run.trainer.run(max_steps=30)
     path = run.save(tmp_path / "ckpt.json")
     return run, path
@@ -19,9 +19,10 @@ def saved(tmp_path, proverbs):
 def test_the_file_holds_everything_to_resume(saved):
     run, path = saved
     data = json.loads(path.read_text())
-    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 1
+    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 2
     assert data["vocab"] == run.corpus.vocab.chars
-    assert data["model"]["engine"] == "fused" and data["model"]["hidden_dim"] == 5
+    assert data["settings"] == run.config.to_json()
+    assert data["settings"]["engine"] == "fused" and data["settings"]["hidden_dim"] == 5
     assert data["trainer"]["step"] == 30 and len(data["trainer"]["losses"]) == 30
     assert data["trainer"]["rng_state"] is not None and data["trainer"]["shuffle_state"] is not None
     assert data["corpus"]["name"] == "proverbs" and len(data["corpus"]["fingerprint"]) == 16
@@ -61,13 +62,16 @@ def corrupt(path, change):
     (lambda d: d.update(version=99), "format version 99"),
     (lambda d: d.update(format="something"), "not a charlm-tui checkpoint"),
     (lambda d: d.update(vocab="aab"), "distinct characters"),
-    (lambda d: d["model"].update(vocab_size=3), "expects 3 characters"),
+    (lambda d: d["settings"].update(hidden_dim=100_000), "hidden dim must be a whole number from 1 to 1,024"),
+    (lambda d: d["settings"].update(bogus=1), "unknown setting bogus"),
+    (lambda d: d["settings"].update(epochs=None, max_steps=None), "epochs or a step budget"),
     (lambda d: d["weights"][1].pop(), "weight table 1 should be"),
     (lambda d: d["weights"].pop(), "weight tables"),
     (lambda d: d["weights"][0][0].__setitem__(0, "x"), "finite numbers"),
-    (lambda d: d["model"].update(engine="gpu"), "engine must be one of"),
+    (lambda d: d["settings"].update(engine="gpu"), "engine must be one of"),
     (lambda d: d.pop("trainer"), "damaged or incomplete"),
-    (lambda d: d["train"].update(learning_rate=-1), "learning rate"),
+    (lambda d: d["settings"].update(learning_rate=-1), "lr must be a number from"),
+    (lambda d: d.pop("settings"), "damaged or incomplete"),
 ])
 def test_damaged_checkpoints_say_what_is_wrong(saved, change, message):
     _, path = saved
@@ -120,3 +124,16 @@ def test_resuming_on_another_text_with_the_same_vocabulary_restarts_the_position
     assert run.trainer.state.step == 30 and run.trainer.state.index == 0 and run.trainer.state.epoch == 0
     run.trainer.run(max_steps=3)
     assert run.trainer.state.step == 33
+
+
+def test_a_version_1_checkpoint_still_loads(saved):
+    """Version 1 kept the settings in "model" (with vocab_size) and "train" (with validation_fraction)."""
+    run, path = saved
+    data = json.loads(path.read_text())
+    settings = data.pop("settings")
+    model_keys = ("context_length", "embed_dim", "hidden_dim", "n_hidden", "activation", "engine")
+    data["model"] = {"vocab_size": len(data["vocab"]), **{k: settings.pop(k) for k in model_keys}}
+    data["train"], data["version"] = settings, 1
+    path.write_text(json.dumps(data))
+    loaded = load_checkpoint(path)
+    assert loaded.config == run.config and loaded.model.weights() == run.model.weights()

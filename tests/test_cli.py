@@ -39,11 +39,11 @@ def test_json_lines_are_json(capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--lr", "-1"], "--lr: must be a positive number"),
-    (["--steps", "ten"], "--steps: expected a whole number"),
-    (["--context", "0"], "--context: must be at least 1"),
+    (["--lr", "-1"], "--lr: lr must be a number from 1e-06 to 10, not -1"),
+    (["--steps", "ten"], "--steps: max steps: 'ten' is not a whole number"),
+    (["--context", "0"], "--context: context must be a whole number from 1 to 64, not 0"),
     (["--activation", "gelu"], "--activation: invalid choice"),
-    (["--val-fraction", "1.5"], "--val-fraction: must be at least 0 and below 1"),
+    (["--val-fraction", "1.5"], "--val-fraction: val frac must be a number from 0 to 0.9, not 1.5"),
     (["--corpus", "no-such-corpus"], "no bundled corpus or file called 'no-such-corpus'"),
     (["--resume", "/nonexistent/ckpt.json"], "no such checkpoint file"),
     (["--context", "64", "--corpus", "proverbs", "--val-fraction", "0"], None),  # valid: 223 chars > 64
@@ -110,3 +110,35 @@ def test_headless_does_not_need_textual():
            "sys.exit(main(['--headless', '--steps', '3', '--sample', '5']))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_resume_alone_finds_the_checkpoints_corpus_and_extends_it(tmp_path, capsys):
+    """The README's example: a finished run on names carries on for more epochs, no --corpus needed."""
+    ckpt = str(tmp_path / "names.json")
+    assert main(["--headless", "--corpus", "names", "--context", "3", "--embed", "4", "--hidden", "8", "--steps", "40",
+                 "--sample", "0", "--save", ckpt]) == 0
+    capsys.readouterr()
+    assert main(["--headless", "--resume", ckpt, "--steps", "70", "--sample", "0", "--save", ckpt]) == 0
+    out = capsys.readouterr().out
+    assert "corpus names:" in out and "starting at step 40" in out and "training finished after 70 steps" in out
+    assert load_checkpoint(ckpt).state.step == 70
+    assert main(["--headless", "--resume", ckpt, "--steps", "70", "--sample", "5"]) == 0  # nothing left: still samples
+    out = capsys.readouterr().out
+    assert "budget is used up at step 70" in out and "--- sample" in out
+
+
+@pytest.mark.parametrize("flags", [["--hidden", "9"], ["--preset", "course"], ["--val-fraction", "0.2"], ["--seed", "4"]])
+def test_resume_refuses_flags_it_cannot_apply(tmp_path, capsys, flags):
+    ckpt = str(tmp_path / "c.json")
+    assert main(["--headless", "--steps", "5", "--sample", "0", "--save", ckpt]) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--headless", "--resume", ckpt, *flags])
+    assert exit_info.value.code == 2
+    assert f"{flags[0]} cannot change a resumed run" in capsys.readouterr().err
+
+
+def test_a_large_validation_fraction_saved_headless_resumes(tmp_path, capsys):
+    ckpt = str(tmp_path / "v.json")
+    assert main(["--headless", "--steps", "20", "--val-fraction", "0.6", "--sample", "0", "--save", ckpt]) == 0
+    assert main(["--headless", "--resume", ckpt, "--steps", "30", "--sample", "0", "--save", ckpt]) == 0
+    assert load_checkpoint(ckpt).state.step == 30 and load_checkpoint(ckpt).config.validation_fraction == 0.6

@@ -88,3 +88,15 @@ def test_topological_order_puts_parents_first():
     assert order.index(a) < order.index(c) < order.index(d)
     assert order.index(b) < order.index(c)
     assert len(order) == len(set(map(id, order)))
+
+
+def test_topological_order_with_outputs_sharing_one_parent():
+    a = Value(0.5)
+    h = a * 2.0
+    outs = [h.exp(), h.tanh(), h.relu()]  # h is each one's only parent, as a fused node is its outputs'
+    total = outs[0] + outs[1] + outs[2]
+    order = topological_order(total)
+    assert all(order.index(a) < order.index(h) < order.index(o) < order.index(total) for o in outs)
+    assert len(order) == len(set(map(id, order)))
+    total.backward()
+    assert math.isclose(a.grad, 2.0 * (math.exp(1.0) + 1.0 - math.tanh(1.0) ** 2 + 1.0), rel_tol=1e-12)

@@ -5,9 +5,10 @@ import pytest
 
 from core.data import Corpus, Vocabulary, build_vocab
 from core.model import CharacterLM
-from core.run import ModelConfig, Run, RunConfig
-from core.sampling import FrozenModel, Sampler, generate, prepare_prompt, softmax_floats
-from core.training import TrainConfig
+from core.run import Run
+from core.settings import RunConfig
+from core.functional import softmax
+from core.sampling import FrozenModel, Sampler, generate, prepare_prompt
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +16,8 @@ def trained(request):
     from conftest import PROVERBS
 
     run = Run.new(Corpus(PROVERBS, "proverbs"),
-                  RunConfig(ModelConfig(8, 16, 64), TrainConfig(learning_rate=0.03, max_steps=4000, epochs=None), 0.0))
+                  RunConfig(context_length=8, embed_dim=16, hidden_dim=64, learning_rate=0.03, max_steps=4000, epochs=None,
+                            validation_fraction=0.0))
     run.trainer.run()
     return run
 
@@ -44,7 +46,7 @@ def test_frozen_copy_is_a_snapshot():
     model = CharacterLM(5, 2, 3, 2, seed=0)
     frozen = FrozenModel.from_model(model)
     before = frozen.logits([0, 1])
-    model.output.bias.data[0][0] += 1.0
+    model.output.bias.rows()[0][0] += 1.0  # the packed table's own rows
     assert frozen.logits([0, 1]) == before
 
 
@@ -89,10 +91,10 @@ def test_top_k_restricts_the_choice():
 
 def test_softmax_temperatures():
     logits = [1.0, 2.0, 3.0]
-    assert softmax_floats(logits, 0.0) == [0.0, 0.0, 1.0]
-    hot, cold = softmax_floats(logits, 5.0), softmax_floats(logits, 0.5)
+    assert softmax(logits, 0.0) == [0.0, 0.0, 1.0]
+    hot, cold = softmax(logits, 5.0), softmax(logits, 0.5)
     assert math.isclose(sum(hot), 1.0) and math.isclose(sum(cold), 1.0)
-    assert cold[2] > softmax_floats(logits)[2] > hot[2]
+    assert cold[2] > softmax(logits)[2] > hot[2]
 
 
 def test_unknown_prompt_characters_are_skipped_and_reported():

@@ -40,8 +40,10 @@ class PathSuggester(Suggester):
 class CorpusPanel(Vertical):
     """Choosing a corpus posts CorpusChosen; a bad file leaves the current corpus selected and says why."""
 
+    VIEW = "setup"
+
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(id="corpus", **kwargs)
         self.border_title = "Corpus"
         self.corpus: Corpus | None = None
         self.context_length = 8

@@ -1,18 +1,29 @@
-"""Generation panel: prompt, temperature, top-k and length; generated text streams into a log."""
+"""Generation panel: prompt, temperature, top-k and length; sampling runs in a thread worker of this
+panel and the text streams into it."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.validation import Integer, Number
+from textual.reactive import reactive
+from textual.validation import Integer
 from textual.widgets import Input, Label, Static
-from charlm_tui.widgets.ordered_input import OrderedInput
 
-MIN_TEMPERATURE, MAX_TEMPERATURE = 0.0, 5.0
+from charlm_tui.messages import GeneratedText, GenerationFinished
+from charlm_tui.widgets.fields import read_field, setting_field
+from charlm_tui.widgets.ordered_input import OrderedInput
+from charlm_tui.workers import sample_loop
+from core.run import Run
+from core.sampling import Prompt, Sampler, prepare_prompt
+from core.settings import SAMPLING, SettingError
+
 KEEP_CHARACTERS = 20_000  # generated text kept on screen (older text scrolls away for good)
+TEMPERATURE, TOP_K, LENGTH = SAMPLING
 
 
 @dataclass(frozen=True)
@@ -25,55 +36,113 @@ class GenerationSettings:
 
 
 class GenerationPanel(Vertical):
+    VIEW = "train"
+    sampling = reactive(False)
+
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(id="generation", **kwargs)
         self.border_title = "Generation"
         self._text = Text()  # headings and generated text, as shown
+        self._cancel = threading.Event()
+        self._generation = 0  # which sample is current: text from an older one is dropped
+        self.next_auto_sample = 0  # the step of the next automatic sample
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="gen-row"):
             yield Label("prompt")
             yield OrderedInput("The ", id="prompt", compact=True, select_on_focus=False)
-            yield Label("temp")
-            yield OrderedInput("0.8", id="temperature", compact=True,
-                        validators=[Number(MIN_TEMPERATURE, MAX_TEMPERATURE)])
+            yield Label(TEMPERATURE.label)
+            yield setting_field(TEMPERATURE)
         with Horizontal(classes="gen-row"):
-            yield Label("top-k")
-            yield OrderedInput("", id="top-k", compact=True, placeholder="all", valid_empty=True, validators=[Integer(1, 10_000)])
-            yield Label("length")
-            yield OrderedInput("200", id="length", compact=True, validators=[Integer(1, 100_000)])
+            yield Label(TOP_K.label)
+            yield setting_field(TOP_K)
+            yield Label(LENGTH.label)
+            yield setting_field(LENGTH)
             yield Label("auto every")
-            yield OrderedInput("1000", id="auto-every", compact=True, validators=[Integer(0, 10_000_000)])
+            yield OrderedInput("1000", id="auto-every", compact=True, validators=[Integer(0, 10_000_000)],
+                               tooltip="steps between automatic samples while training (0: off)")
         yield Static("", id="gen-status")
         with VerticalScroll(id="generated-scroll"):
             yield Static("", id="generated")
 
+    def on_mount(self) -> None:
+        for setting in SAMPLING:
+            self.query_one(f"#{setting.name}", Input).value = setting.show(setting.default)
+
     def settings(self) -> GenerationSettings | str:
         """The current settings, or a message saying which field is wrong."""
-        values = {}
-        for field_id in ("temperature", "top-k", "length", "auto-every"):
-            field = self.query_one(f"#{field_id}", Input)
-            result = field.validate(field.value)
-            if result is not None and not result.is_valid:
-                return f"{field_id}: {'; '.join(result.failure_descriptions)}"
-            values[field_id] = field.value.strip()
-        return GenerationSettings(
-            prompt=self.query_one("#prompt", Input).value,
-            temperature=float(values["temperature"]),
-            top_k=int(values["top-k"]) if values["top-k"] else None,
-            length=int(values["length"]),
-            auto_every=int(values["auto-every"]),
-        )
+        try:
+            temperature, top_k, length = (read_field(s, self.query_one(f"#{s.name}", Input)) for s in SAMPLING)
+        except SettingError as error:
+            return str(error)
+        auto_every = self.query_one("#auto-every", Input)
+        result = auto_every.validate(auto_every.value)
+        if not result.is_valid:
+            return f"auto every: {'; '.join(result.failure_descriptions)}"
+        return GenerationSettings(self.query_one("#prompt", Input).value, temperature, top_k, length,
+                                  int(auto_every.value))
 
-    def nudge_temperature(self, delta: float) -> float | None:
+    def nudge_temperature(self, delta: float) -> None:
         field = self.query_one("#temperature", Input)
         try:
             value = float(field.value)
         except ValueError:
-            value = 0.8
-        value = round(min(MAX_TEMPERATURE, max(MIN_TEMPERATURE, value + delta)), 2)
-        field.value = f"{value:g}"
-        return value
+            value = TEMPERATURE.default
+        field.value = TEMPERATURE.show(round(min(TEMPERATURE.maximum, max(TEMPERATURE.minimum, value + delta)), 2))
+
+    # --- sampling ---
+
+    def generate(self, run: Run, heading: str | None = None, length: int | None = None) -> str | None:
+        """Sample from a snapshot of `run`'s weights in a worker; a message saying why not, or None."""
+        settings = self.settings()
+        if isinstance(settings, str):
+            return settings
+        prompt = prepare_prompt(settings.prompt, run.corpus.vocab, run.model.context_length)
+        self.show_status(f"skipped characters not in the vocabulary: {prompt.skipped!r}" if prompt.skipped else "")
+        self.stop()
+        self._generation += 1
+        self._cancel = threading.Event()
+        self.begin(heading or f"step {run.trainer.state.step:,}, temperature {settings.temperature:g}")
+        self.append(prompt.text)
+        sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=self._generation)
+        self.sampling = True
+        self._sample(sampler, prompt, length or settings.length, settings.temperature, settings.top_k,
+                     self._generation, self._cancel)
+        return None
+
+    def auto_sample(self, run: Run, step: int) -> None:
+        """A short sample every `auto every` steps while training, unless one is streaming."""
+        settings = self.settings()
+        if isinstance(settings, str) or settings.auto_every <= 0 or step < self.next_auto_sample:
+            return
+        self.next_auto_sample = step + settings.auto_every
+        if step > 0 and not self.sampling:
+            self.generate(run, heading=f"auto sample at step {step:,}", length=min(settings.length, 120))
+
+    @work(thread=True, exclusive=True, group="sample", exit_on_error=False)
+    def _sample(self, sampler: Sampler, prompt: Prompt, length: int, temperature: float, top_k: int | None,
+                generation: int, cancel: threading.Event) -> None:
+        sample_loop(sampler, prompt, length, temperature, top_k, generation, cancel, self.post_message)
+
+    def stop(self) -> None:
+        self._cancel.set()
+
+    def watch_sampling(self) -> None:
+        self.app.refresh_bindings()  # F8 (stop text) applies only while sampling
+
+    @on(GeneratedText)
+    def _generated_text(self, message: GeneratedText) -> None:
+        if message.generation == self._generation:
+            self.append(message.text)
+
+    @on(GenerationFinished)
+    def _generation_finished(self, message: GenerationFinished) -> None:
+        if message.generation == self._generation:
+            if message.cancelled:
+                self.append(" …(stopped)")
+            self.sampling = False
+
+    # --- the text ---
 
     def begin(self, heading: str) -> None:
         if self._text:

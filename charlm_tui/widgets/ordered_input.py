@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual import events
+from textual.binding import BindingsMap
 from textual.widgets import Input
 
 
@@ -14,10 +15,12 @@ class OrderedInput(Input):
     keeps the CPU busy all the time, so here it happened on every fast edit.
     """
 
+    EDITING_KEYS = BindingsMap(Input.BINDINGS).key_to_bindings
+
     async def _on_key(self, event: events.Key) -> None:
         if not event.is_printable:
             for key in event.aliases:
-                bindings = [b for b in self._bindings.key_to_bindings.get(key, []) if not b.priority]
+                bindings = [b for b in self.EDITING_KEYS.get(key, []) if not b.priority]
                 if bindings:
                     event.stop()
                     event.prevent_default()

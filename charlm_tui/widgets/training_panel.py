@@ -1,30 +1,38 @@
-"""Training panel: the loss curve, validation loss, the numbers of the moment, and progress."""
+"""Training panel: runs the session's training in a thread worker and shows it — the loss curve,
+validation loss, the numbers of the moment, and progress."""
 
 from __future__ import annotations
 
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, Sparkline, Static
 
 from charlm_tui.messages import TrainingProgress
 from charlm_tui.widgets.hyper_panel import format_duration
+from charlm_tui.workers import LossCurves, progress_message, train_loop
+from core.session import Phase, Session
 
 STATES = {
-    "idle": "press [b]{train.toggle}[/] to start training",
-    "running": "[b green]training[/] · {train.toggle} pauses · {train.stop} stops",
-    "paused": "[b yellow]paused[/] · {train.toggle} resumes · {train.stop} stops · {sample.start} samples",
-    "finished": "[b]finished[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} new model",
-    "stopped": "[b]stopped[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} new model",
-    "failed": "[b red]stopped by a problem[/] · see below",
+    Phase.EMPTY: "press [b]{train.toggle}[/] to start training",
+    Phase.RUNNING: "[b green]training[/] · {train.toggle} pauses · {train.stop} stops",
+    Phase.PAUSED: "[b yellow]paused[/] · {train.toggle} resumes · {train.stop} stops · {sample.start} samples",
+    Phase.FINISHED: "[b]finished[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} trains on",
+    Phase.STOPPED: "[b]stopped[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} trains on",
+    Phase.FAILED: "[b red]stopped by a problem[/] · see below",
 }
 OVERFITTING = 1.05  # validation loss this far above its best, while training goes on, reads as overfitting
 
 
 class TrainingPanel(Vertical):
+    VIEW = "train"
+
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(id="training", **kwargs)
         self.border_title = "Training"
         self.last: TrainingProgress | None = None
+        self.curves: LossCurves | None = None
+        self.phase = Phase.EMPTY
 
     def compose(self) -> ComposeResult:
         yield Static("", id="train-state")
@@ -39,16 +47,38 @@ class TrainingPanel(Vertical):
         bar.display = False  # until there is progress to show (an empty bar would only animate)
         yield bar
 
-    def show_state(self, state: str, keys: dict[str, str], detail: str = "") -> None:
+    # --- the worker ---
+
+    def show_run(self, session: Session) -> None:
+        """Show the session's run from its start (a new or loaded model): its curves so far, its last step."""
+        self.reset()
+        self.curves = LossCurves(session.run)
+        last = session.run.trainer.last_step_event()
+        if last is not None:
+            self.show_progress(progress_message(session.run, self.curves, last))
+
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def train(self, session: Session) -> None:
+        """Run `session.train()` in a thread; progress comes back as messages (the app sees them too)."""
+        train_loop(session, self.curves, self.post_message)
+
+    @on(TrainingProgress)
+    def _progress(self, message: TrainingProgress) -> None:
+        self.show_progress(message)
+
+    # --- what it shows ---
+
+    def show_state(self, phase: Phase, keys: dict[str, str], detail: str = "") -> None:
         """`keys`: how the keys of train.toggle, train.stop, sample.start and checkpoint.save are shown."""
-        text = STATES[state]
+        self.phase = phase
+        text = STATES[phase]
         for binding_id, label in keys.items():
             text = text.replace("{" + binding_id + "}", label)
         self.query_one("#train-state", Static).update(text + (f"\n{detail}" if detail else ""))
-        if self.last is not None and state != "running":
-            self.show_progress(self.last, running=False)
+        if self.last is not None and phase is not Phase.RUNNING:
+            self.show_progress(self.last)
 
-    def show_progress(self, p: TrainingProgress, running: bool) -> None:
+    def show_progress(self, p: TrainingProgress) -> None:
         self.last = p
         self.query_one("#loss-curve", Sparkline).data = p.curve
         # one point would be drawn as a full-height bar: wait for a second one
@@ -62,7 +92,7 @@ class TrainingPanel(Vertical):
             if len(p.validation_curve) > 2 and p.validation_loss > OVERFITTING * best and p.avg_loss < best:
                 val += " [b $warning]↑ overfitting[/]"
         speed, eta = "", ""
-        if running:
+        if self.phase is Phase.RUNNING:
             speed = f"  {p.steps_per_sec:,.0f} steps/s"
             if p.total_steps and p.steps_per_sec > 0:
                 eta = f"  ETA {format_duration((p.total_steps - p.step) / p.steps_per_sec)}"

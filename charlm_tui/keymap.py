@@ -1,0 +1,54 @@
+"""The app's keys: every binding with its id and help, and the user's remapping in keys.toml."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from textual.binding import Binding
+
+TEMPERATURE_KEYS = Binding.Group("temp −/+")  # shown as one footer entry
+
+BINDINGS = [
+    Binding("f1", "help", "Help", tooltip="Show every key", id="help"),
+    Binding("question_mark", "help", "Help", show=False, tooltip="Show every key", id="help.alt"),
+    # shown on the view tabs rather than in the footer
+    Binding("f2", "view('setup', True)", "Setup view", show=False, tooltip="Corpus and hyperparameters", id="view.setup"),
+    Binding("f3", "view('train', True)", "Watch view", show=False, tooltip="Training and generation", id="view.train"),
+    Binding("f5", "toggle_training", "Train", tooltip="Start, pause or resume training", id="train.toggle"),
+    Binding("f6", "stop_training", "Stop", tooltip="Stop training (keeps the model)", id="train.stop"),
+    Binding("f7", "generate", "Sample", tooltip="Generate text from the current weights", id="sample.start"),
+    Binding("f8", "stop_generation", "Stop text", tooltip="Stop the generation in progress", id="sample.stop"),
+    Binding("f9", "temperature(-0.1)", "Temp −", tooltip="Temperature down", id="sample.cooler", group=TEMPERATURE_KEYS),
+    Binding("f10", "temperature(0.1)", "Temp +", tooltip="Temperature up", id="sample.warmer", group=TEMPERATURE_KEYS),
+    Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint", id="checkpoint.save"),
+    Binding("ctrl+o", "load", "Load", tooltip="Load a checkpoint", id="checkpoint.load"),
+    Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit (autosaves a trained model)", id="quit"),
+]
+
+
+def keymap_file() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "charlm-tui" / "keys.toml"
+
+
+def read_keymap(path: Path) -> dict[str, str]:
+    """The remapping in `path` ({binding id: keys}), checked; a ValueError says what is wrong with it."""
+    try:
+        keys = tomllib.loads(path.read_text(encoding="utf-8")).get("keys", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(str(error)) from None
+    if not isinstance(keys, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
+        raise ValueError("every entry of [keys] must be id = \"key\"")
+    known = {b.id for b in BINDINGS}
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        raise ValueError(f"unknown binding id {', '.join(unknown)}; the ids are {', '.join(sorted(known))}")
+    owners: dict[str, list[str]] = {}
+    for binding in BINDINGS:
+        for key in keys.get(binding.id, binding.key).split(","):
+            owners.setdefault(key.strip(), []).append(binding.id)
+    clashes = [f"{key} ({' and '.join(ids)})" for key, ids in owners.items() if len(ids) > 1]
+    if clashes:
+        raise ValueError(f"a key would do two things: {'; '.join(clashes)}")
+    return keys

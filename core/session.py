@@ -1,0 +1,212 @@
+"""A training session: one run's lifecycle, the same for the app and the headless command line.
+
+The session knows which phase the run is in and which moves are allowed from there; a refused move
+raises a `SessionError` whose message says why and what to do. It owns no thread: `train()` is a
+blocking generator of training events that the caller runs wherever it likes (the app in a worker
+thread, the command line in its main thread), and `pause()` / `stop()` may be called from any thread.
+
+    EMPTY ──new──▶ PAUSED ──start/resume──▶ RUNNING ──pause──▶ PAUSED
+                                              │ ├──stop──▶ STOPPED ──resume (budget raised)──▶ RUNNING
+                                              │ ├─budget done─▶ FINISHED ──resume (budget raised)──▶ RUNNING
+                                              │ └─NaN / error─▶ FAILED ──resume──▶ RUNNING
+    load: any phase but RUNNING ──▶ PAUSED (or FINISHED when its budget is used up)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from enum import Enum
+from pathlib import Path
+from typing import Iterator
+
+from core.checkpoint import Checkpoint, CheckpointError, corpus_fingerprint, load_checkpoint
+from core.corpora import bundled_corpora, resolve_corpus
+from core.data import Corpus, CorpusError, load_corpus
+from core.run import Run
+from core.settings import RunConfig
+from core.training import StoppedEvent, StopReason, TrainingEvent
+
+
+def data_home() -> Path:
+    """Where checkpoints and the autosave go ($XDG_DATA_HOME honoured)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "charlm-tui"
+
+
+class Phase(str, Enum):
+    EMPTY = "empty"  # no model yet
+    PAUSED = "paused"  # a model that can train on: new, paused or loaded
+    RUNNING = "running"
+    FINISHED = "finished"  # its epochs or step budget are done
+    STOPPED = "stopped"  # stopped by the user; raising the budget lets it go on
+    FAILED = "failed"  # a non-finite step or an error stopped it; the weights are the last good ones
+
+
+AFTER = {StopReason.FINISHED: Phase.FINISHED, StopReason.NON_FINITE: Phase.FAILED}
+
+
+class SessionError(RuntimeError):
+    """A move the session refuses now, with a message saying why and what to do."""
+
+
+class Session:
+    def __init__(self, autosave_path: Path | None = None):
+        self.autosave_path = Path(autosave_path) if autosave_path else data_home() / "autosave.json"
+        self.run: Run | None = None
+        self.phase = Phase.EMPTY
+        self.detail = ""  # what the last stop or load said
+        self.saved_step = 0  # the step last saved or loaded
+        self._cancel = threading.Event()
+        self._stop_requested = False
+
+    # --- what is true now ---
+
+    @property
+    def step(self) -> int:
+        return self.run.trainer.state.step if self.run else 0
+
+    @property
+    def unsaved_steps(self) -> int:
+        return self.step - self.saved_step
+
+    def changes(self, corpus: Corpus | None, config: RunConfig | None) -> list[str]:
+        """What `corpus` and `config` would change that the current model cannot (reasons for a new one)."""
+        if self.run is None or config is None:
+            return []
+        changes = self.run.config.differences(config, fixed_only=True)
+        if corpus is not None and corpus_fingerprint(corpus.text) != corpus_fingerprint(self.run.corpus.text):
+            changes.append(f"corpus {self.run.corpus.name} → {corpus.name}")
+        return changes
+
+    # --- moves ---
+
+    def _refuse_while_running(self, what: str) -> None:
+        if self.phase is Phase.RUNNING:
+            raise SessionError(f"Pause training before {what}.")
+
+    def new(self, corpus: Corpus, config: RunConfig) -> Run:
+        """A new model on `corpus`; the previous one, if any, is dropped (ask the user first)."""
+        self._refuse_while_running("starting a new model")
+        run = Run.new(corpus, config)
+        self.run, self.phase, self.detail, self.saved_step = run, Phase.PAUSED, "", 0
+        return run
+
+    def start(self) -> None:
+        """Let the next `train()` go (from PAUSED)."""
+        if self.phase is not Phase.PAUSED:
+            raise SessionError("There is no paused model to start." if self.run is None else f"Training has {self.phase.value}.")
+        if self.run.trainer.finished:
+            raise SessionError(self._budget_used_up())
+        self._cancel.clear()
+        self._stop_requested = False
+        self.phase = Phase.RUNNING
+
+    def resume(self, config: RunConfig | None = None) -> None:
+        """Go on with the current model, with new training settings if given (learning rate, budget,
+        clipping...). A stopped or finished run goes on too, once its budget has been raised."""
+        if self.run is None:
+            raise SessionError("There is no model to resume: start a new one.")
+        self._refuse_while_running("changing the settings")
+        if config is not None:
+            fixed = self.run.config.differences(config, fixed_only=True)
+            if fixed:
+                raise SessionError(f"These settings are fixed for this model: {', '.join(fixed)}. "
+                                   "Put them back, or start a new model.")
+            self.run.reconfigure(config)
+        if self.run.trainer.finished:
+            raise SessionError(self._budget_used_up())
+        self.phase = Phase.PAUSED
+        self.start()
+
+    def _budget_used_up(self) -> str:
+        return (f"The budget is used up at step {self.step:,}: raise epochs or max steps to train on "
+                "(a finished or stopped model carries on from where it is).")
+
+    def train(self) -> Iterator[TrainingEvent]:
+        """Train until finished, paused, stopped or failed, yielding every event; the phase follows."""
+        if self.phase is not Phase.RUNNING:
+            raise SessionError("start() or resume() first.")
+        try:
+            for event in self.run.trainer.events(self._cancel):
+                if isinstance(event, StoppedEvent):
+                    self.detail = event.message
+                    self.phase = AFTER.get(event.reason, Phase.STOPPED if self._stop_requested else Phase.PAUSED)
+                yield event
+        except Exception as error:
+            self.phase, self.detail = Phase.FAILED, f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            if self.phase is Phase.RUNNING:  # the caller left the loop early
+                self.phase = Phase.PAUSED
+
+    def pause(self) -> None:
+        """Ask a running `train()` to end after the current step (safe from any thread)."""
+        self._cancel.set()
+
+    def stop(self) -> None:
+        """End training for good (until the budget is raised); the model stays to sample and save."""
+        if self.phase is Phase.RUNNING:
+            self._stop_requested = True
+            self.pause()
+        elif self.phase is Phase.PAUSED and self.run is not None:
+            self.phase = Phase.STOPPED
+
+    # --- checkpoints ---
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint (between two steps: safe while training runs)."""
+        if self.run is None:
+            raise SessionError("There is no model to save yet.")
+        step = self.step
+        saved = self.run.save(path)
+        self.saved_step = step
+        return saved
+
+    def autosave(self) -> Path | None:
+        """Save to the autosave file if there is unsaved training; the path, or None when nothing needed saving."""
+        if self.run is None or self.unsaved_steps <= 0:
+            return None
+        self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
+        return self.save(self.autosave_path)
+
+    def load(self, path: str | Path, corpus: Corpus | None = None, changes: dict | None = None,
+             fallback: Corpus | None = None) -> Run:
+        """Carry on from a checkpoint: on `corpus` if given, else on the text it was trained on (or on
+        `fallback`, see `corpus_for`); with `changes` to its training settings (a raised budget, say)."""
+        self._refuse_while_running("loading a checkpoint")
+        checkpoint = load_checkpoint(path)
+        config = checkpoint.config.replace(**changes) if changes else None
+        run = Run.resume(checkpoint, corpus or corpus_for(checkpoint, fallback), config)
+        self.run, self.saved_step = run, run.trainer.state.step
+        self.phase = Phase.FINISHED if run.trainer.finished else Phase.PAUSED
+        self.detail = f"loaded {Path(path).name} at step {self.step:,}"
+        return run
+
+
+def corpus_for(checkpoint: Checkpoint, fallback: Corpus | None = None) -> Corpus:
+    """The text a checkpoint was trained on: the bundled corpus of that name, or its file (the same
+    text by fingerprint first; a changed file with the same characters will do), else `fallback` if it
+    has the checkpoint's characters. A CorpusError says what is missing when none fits."""
+    about = checkpoint.corpus
+    name, path = about.get("name", ""), about.get("path")
+    candidates = []
+    if about.get("bundled", True) and name in {c.name for c in bundled_corpora()}:
+        candidates.append(lambda: resolve_corpus(name))
+    if path:
+        candidates.append(lambda: load_corpus(path, name or None))
+    found = []
+    for make in candidates:
+        try:
+            found.append(make())
+        except (CorpusError, OSError):
+            continue
+    if fallback is not None:
+        found.append(fallback)
+    fingerprint = about.get("fingerprint")
+    for corpus in sorted(found, key=lambda c: corpus_fingerprint(c.text) != fingerprint):
+        if corpus.vocab == checkpoint.vocab:
+            return corpus
+    where = f" ({path})" if path else ""
+    raise CorpusError(f"This checkpoint was trained on {name or 'a text'}{where}, which is gone or has changed "
+                      f"(its vocabulary of {len(checkpoint.vocab)} characters does not match): open that text "
+                      "(or one with the same characters) and load again.")

@@ -1,0 +1,211 @@
+"""Every setting of a run, declared once.
+
+A `Setting` says what a hyperparameter is called, what it accepts, what it does and its value in each
+preset. Everything else is built from these declarations: `RunConfig` (the checked values a run is
+made from), the hyperparameter form, the command-line flags and their help, the checkpoint's
+validation, the "what changed" list before a model is discarded, and the presets. Adding a setting is
+one declaration here plus the code that uses it.
+
+Text from the form and from the command line goes through the same `Setting.parse`, and every value,
+whatever its source (a checkpoint, a test), through the same `Setting.check`: so all of them accept
+and refuse exactly the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.fused import ACTIVATIONS
+from core.model import ENGINES, CharacterLM
+
+PRESETS = {
+    "default": "small and quick: the loss falls within seconds on the default corpus",
+    "course": "the course's own configuration (Section 3.5): context 8, embed 32, hidden 128, lr 0.01, 3 epochs",
+}
+NONE_WORDS = ("", "none", "off")  # how an optional setting is left empty
+
+
+class SettingError(ValueError):
+    """A value a setting does not accept, with a message saying what it accepts."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the attribute of RunConfig, and the key in a checkpoint
+    label: str  # in the form, and in messages
+    flag: str  # on the command line
+    kind: type  # int, float or str
+    help: str
+    presets: dict[str, Any]  # its value in each preset; a preset it does not name takes "default"'s
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    optional: bool = False  # may be empty (None): no limit, or off
+    fixed: bool = False  # fixed when a run starts: changing it needs a new model
+    group: str = "training"  # "model" or "training"
+
+    @property
+    def default(self) -> Any:
+        return self.presets["default"]
+
+    def preset_value(self, preset: str) -> Any:
+        return self.presets.get(preset, self.default)
+
+    def requirement(self) -> str:
+        """What the setting accepts, in words."""
+        if self.choices:
+            accepted = "one of " + ", ".join(self.choices)
+        else:
+            noun, shown = ("a whole number", "{:,.0f}") if self.kind is int else ("a number", "{:g}")
+            accepted = f"{noun} from {shown.format(self.minimum)} to {shown.format(self.maximum)}"
+        return accepted + (" (empty: off)" if self.optional else "")
+
+    def parse(self, text: str) -> Any:
+        """The value typed as `text` (form or command line), or a SettingError."""
+        text = text.strip()
+        if text.lower() in NONE_WORDS and (self.optional or not text):
+            return self.check(None)
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise SettingError(f"{self.label}: {text!r} is not {self.requirement()}") from None
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        """`value` if the setting accepts it (a whole float counts as an int), else a SettingError."""
+        if value is None:
+            if self.optional:
+                return None
+            raise SettingError(f"{self.label} is required: {self.requirement()}")
+        if self.kind is str:
+            if value in self.choices:
+                return value
+            raise SettingError(f"{self.label} must be {self.requirement()}, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingError(f"{self.label} must be {self.requirement()}, not {value!r}")
+        if self.kind is int:
+            if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+                raise SettingError(f"{self.label} must be {self.requirement()}, not {value!r}")
+            value = int(value)
+        else:
+            value = float(value)
+        if not (math.isfinite(value) and self.minimum <= value <= self.maximum):
+            raise SettingError(f"{self.label} must be {self.requirement()}, not {value:g}")
+        return value
+
+    def show(self, value: Any) -> str:
+        """`value` as the form and the command line write it."""
+        return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _setting(name, label, kind, help, presets, flag=None, **limits) -> Setting:
+    return Setting(name, label, flag or "--" + name.replace("_", "-"), kind, help,
+                   presets if isinstance(presets, dict) else {"default": presets}, **limits)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # the model
+    _setting("context_length", "context", int, "characters the model sees before predicting the next", 8,
+             flag="--context", minimum=1, maximum=64, fixed=True, group="model"),
+    _setting("embed_dim", "embed dim", int, "numbers per character embedding", {"default": 16, "course": 32},
+             flag="--embed", minimum=1, maximum=256, fixed=True, group="model"),
+    _setting("hidden_dim", "hidden dim", int, "width of each hidden layer", {"default": 64, "course": 128},
+             flag="--hidden", minimum=1, maximum=1024, fixed=True, group="model"),
+    _setting("n_hidden", "layers", int, "number of hidden layers (the course uses 2)", 2,
+             flag="--layers", minimum=1, maximum=6, fixed=True, group="model"),
+    _setting("activation", "activation", str, "the hidden layers' nonlinearity", "relu",
+             choices=ACTIVATIONS, fixed=True, group="model"),
+    _setting("engine", "engine", str, "fused: a layer is one graph node; reference: the course's graph of + and *",
+             "fused", choices=ENGINES, fixed=True, group="model"),
+    # the data and the start
+    _setting("validation_fraction", "val frac", float, "share of the examples held out for validation",
+             {"default": 0.1, "course": 0.0}, flag="--val-fraction", minimum=0.0, maximum=0.9, fixed=True),
+    _setting("seed", "seed", int, "random seed for the weights and the shuffling", 0,
+             minimum=0, maximum=2**31 - 1, fixed=True),
+    # training: these may change between a pause and a resume
+    _setting("learning_rate", "lr", float, "step size of each SGD update", {"default": 0.03, "course": 0.01},
+             flag="--lr", minimum=1e-6, maximum=10.0),
+    _setting("epochs", "epochs", int, "passes over the training examples (empty: until the step budget)",
+             {"default": 40, "course": 3}, minimum=1, maximum=100_000, optional=True),
+    _setting("max_steps", "max steps", int, "steps in all, counted across resumes (empty: until the epochs)", None,
+             flag="--steps", minimum=1, maximum=10**9, optional=True),
+    _setting("clip_value", "clip", float, "clip each gradient to ±this (the course's clip; empty: off)", None,
+             flag="--clip", minimum=1e-9, maximum=1e6, optional=True),
+    _setting("clip_norm", "clip norm", float, "scale the gradients to at most this global L2 norm (empty: off)", None,
+             minimum=1e-9, maximum=1e6, optional=True),
+    _setting("eval_every", "eval every", int, "steps between validation passes (and at each epoch's end)", 500,
+             minimum=1, maximum=10**7),
+    _setting("eval_examples", "eval size", int, "validation examples per pass, evenly spaced (bounds its cost)", 500,
+             minimum=1, maximum=10**6),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+# How text is sampled: not part of a run, shared by the generation panel and the command line.
+SAMPLING: tuple[Setting, ...] = (
+    _setting("temperature", "temp", float, "sampling temperature: below 1 sharper, above 1 flatter, 0 greedy", 0.8,
+             minimum=0.0, maximum=5.0),
+    _setting("top_k", "top-k", int, "sample only among the k likeliest characters (empty: all)", None,
+             minimum=1, maximum=10_000, optional=True),
+    _setting("length", "length", int, "characters to generate", 200, minimum=1, maximum=100_000),
+)
+
+
+class RunConfig:
+    """The value of every setting, each checked by its declaration. Immutable: `replace` makes a new one."""
+
+    __slots__ = tuple(BY_NAME)
+
+    def __init__(self, **values: Any):
+        unknown = sorted(set(values) - set(BY_NAME))
+        if unknown:
+            raise SettingError(f"unknown setting {', '.join(unknown)}")
+        for s in SETTINGS:
+            object.__setattr__(self, s.name, s.check(values.get(s.name, s.default)))
+        if self.epochs is None and self.max_steps is None:
+            raise SettingError("give a number of epochs or a step budget (or both)")
+
+    @classmethod
+    def preset(cls, name: str) -> RunConfig:
+        if name not in PRESETS:
+            raise SettingError(f"no preset called {name!r}; the presets are {', '.join(PRESETS)}")
+        return cls(**{s.name: s.preset_value(name) for s in SETTINGS})
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a RunConfig does not change: use replace()")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return RunConfig(**{**self.to_json(), **changes})
+
+    def to_json(self) -> dict[str, Any]:
+        return {s.name: getattr(self, s.name) for s in SETTINGS}
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, RunConfig) and self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.to_json().values()))
+
+    def __repr__(self) -> str:
+        return "RunConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.to_json().items()) + ")"
+
+    def build_model(self, vocab_size: int) -> CharacterLM:
+        return CharacterLM(vocab_size, self.embed_dim, self.hidden_dim, self.context_length, n_hidden=self.n_hidden,
+                           activation=self.activation, engine=self.engine, seed=self.seed)
+
+    def with_fixed_of(self, other: RunConfig) -> RunConfig:
+        """These settings, but the fixed ones (model, split, seed) taken from `other`."""
+        return self.replace(**{s.name: getattr(other, s.name) for s in SETTINGS if s.fixed})
+
+    def differences(self, other: RunConfig, fixed_only: bool = False) -> list[str]:
+        """What changes from this configuration to `other`, in words ("hidden dim 64 → 128")."""
+        return [f"{s.label} {s.show(getattr(self, s.name)) or 'off'} → {s.show(getattr(other, s.name)) or 'off'}"
+                for s in SETTINGS if (s.fixed or not fixed_only) and getattr(self, s.name) != getattr(other, s.name)]
+
+    def matching_preset(self) -> str | None:
+        """The preset these settings are, if any."""
+        return next((name for name in PRESETS if RunConfig.preset(name) == self), None)
+
+
+DEFAULT = RunConfig.preset("default")
