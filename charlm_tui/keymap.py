@@ -10,9 +10,12 @@ from textual.binding import Binding
 
 TEMPERATURE_KEYS = Binding.Group("temp −/+")  # shown as one footer entry
 
-BINDINGS = [
+APP_BINDINGS = [
     Binding("f1", "help", "Help", tooltip="Show every key", id="help"),
     Binding("question_mark", "help", "Help", show=False, tooltip="Show every key", id="help.alt"),
+    Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit (autosaves a trained model)", id="quit"),
+]
+SCREEN_BINDINGS = [  # the main screen's: they do not apply while a dialog is open
     # shown on the view tabs rather than in the footer
     Binding("f2", "view('setup', True)", "Setup view", show=False, tooltip="Corpus and hyperparameters", id="view.setup"),
     Binding("f3", "view('train', True)", "Watch view", show=False, tooltip="Training and generation", id="view.train"),
@@ -24,8 +27,8 @@ BINDINGS = [
     Binding("f10", "temperature(0.1)", "Temp +", tooltip="Temperature up", id="sample.warmer", group=TEMPERATURE_KEYS),
     Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint", id="checkpoint.save"),
     Binding("ctrl+o", "load", "Load", tooltip="Load a checkpoint", id="checkpoint.load"),
-    Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit (autosaves a trained model)", id="quit"),
 ]
+BINDINGS = APP_BINDINGS + SCREEN_BINDINGS
 
 
 def keymap_file() -> Path:

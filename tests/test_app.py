@@ -90,12 +90,12 @@ async def train_then_pause(pilot, at_least: int):
     await pilot.press("f5")
     await wait_for(pilot, lambda: steps(pilot.app) > at_least, what=f"{at_least} steps")
     await pilot.press("f5")
-    await wait_for(pilot, lambda: pilot.app.phase is Phase.PAUSED, what="pause")
+    await wait_for(pilot, lambda: pilot.app.main.phase is Phase.PAUSED, what="pause")
 
 
 async def stop_training(pilot):
     await pilot.press("f6")
-    await wait_for(pilot, lambda: pilot.app.phase is Phase.STOPPED, what="stop")
+    await wait_for(pilot, lambda: pilot.app.main.phase is Phase.STOPPED, what="stop")
     assert not training_thread_running(pilot.app)
 
 
@@ -118,12 +118,12 @@ async def test_choose_each_bundled_corpus(tmp_path, size):
         options = app.query_one("#corpus-list", OptionList)
         options.focus()
         names = [c.name for c in bundled_corpora()]
-        assert names[0] == "proverbs" and app.corpus.name == "proverbs"
+        assert names[0] == "proverbs" and app.main.corpus.name == "proverbs"
         for name in names[1:]:
             await pilot.press("down", "enter")
             await pilot.pause()
-            assert app.corpus.name == name
-            assert f"vocab {len(app.corpus.vocab)}" in text_of(app.query_one("#corpus-stats"))
+            assert app.main.corpus.name == name
+            assert f"vocab {len(app.main.corpus.vocab)}" in text_of(app.query_one("#corpus-stats"))
         assert {"names", "shakespeare", "alice"} <= set(names)
 
 
@@ -136,7 +136,7 @@ async def test_open_a_good_file(tmp_path, size):
         await set_field(pilot, "#corpus-path", str(good))
         await pilot.press("enter")
         await pilot.pause()
-        assert app.corpus.name == "poem.txt"
+        assert app.main.corpus.name == "poem.txt"
         assert not app.query_one("#corpus-error").display
 
 
@@ -161,7 +161,7 @@ async def test_open_a_bad_file_keeps_the_previous_corpus(tmp_path, kind):
         await pilot.pause()
         error = app.query_one("#corpus-error")
         assert error.display and message in text_of(error)
-        assert app.corpus.name == "proverbs"
+        assert app.main.corpus.name == "proverbs"
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -171,7 +171,7 @@ async def test_invalid_hyperparameters_block_start_with_a_reason(tmp_path, size)
         await set_field(pilot, "#hidden_dim", "abc")
         await pilot.pause()
         assert app.query_one("#hidden_dim", Input).has_class("-invalid")
-        assert app.settings is None
+        assert app.main.settings is None
         assert "hidden dim" in text_of(app.query_one("#hyper-problems"))
         await pilot.press("f5")
         await pilot.pause()
@@ -181,7 +181,7 @@ async def test_invalid_hyperparameters_block_start_with_a_reason(tmp_path, size)
         await set_field(pilot, "#hidden_dim", "32")
         await set_field(pilot, "#learning_rate", "0.1")
         await pilot.pause()
-        assert app.settings.hidden_dim == 32 and app.settings.learning_rate == 0.1
+        assert app.main.settings.hidden_dim == 32 and app.main.settings.learning_rate == 0.1
         table = text_of(app.query_one("#param-table"))
         assert "(4×4)×32+32" in table  # the parameter table follows the form
 
@@ -191,7 +191,7 @@ async def test_empty_budget_is_refused(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await set_field(pilot, "#epochs", "")
         await pilot.pause()
-        assert app.settings is None
+        assert app.main.settings is None
         assert "epochs or a step budget" in text_of(app.query_one("#hyper-problems"))
 
 
@@ -201,21 +201,21 @@ async def test_start_pause_resume_stop(tmp_path, size):
     async with app.run_test(size=size) as pilot:
         await pilot.press("f5")
         await wait_for(pilot, lambda: "step" in text_of(app.query_one("#train-stats")), what="progress")
-        assert app.phase is Phase.RUNNING
+        assert app.main.phase is Phase.RUNNING
         assert app.query_one("#loss-curve").data  # the sparkline has points
 
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.phase is Phase.PAUSED, what="pause")
+        await wait_for(pilot, lambda: app.main.phase is Phase.PAUSED, what="pause")
         paused_at = steps(app)
         await pilot.pause(0.3)
         assert steps(app) == paused_at
 
         await pilot.press("f5")
         await wait_for(pilot, lambda: steps(app) > paused_at + 50, what="resume")
-        assert app.phase is Phase.RUNNING
+        assert app.main.phase is Phase.RUNNING
 
         await pilot.press("f6")
-        await wait_for(pilot, lambda: app.phase is Phase.STOPPED, what="stop")
+        await wait_for(pilot, lambda: app.main.phase is Phase.STOPPED, what="stop")
         assert not training_thread_running(app)
 
 
@@ -230,10 +230,10 @@ async def test_changing_the_architecture_asks_before_discarding(tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # keep the model: its settings come back and it carries on
-        assert app.session.run is old_run and app.phase is Phase.RUNNING
+        assert app.session.run is old_run and app.main.phase is Phase.RUNNING
         assert app.query_one("#hidden_dim", Input).value == "8"
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.phase is Phase.PAUSED)
+        await wait_for(pilot, lambda: app.main.phase is Phase.PAUSED)
         await set_field(pilot, "#hidden_dim", "12")
         await pilot.press("f5")
         await pilot.pause()
@@ -276,7 +276,7 @@ async def test_generate_during_training(tmp_path):
         await pilot.press("f7")
         await wait_for(pilot, lambda: not sampling(app), what="generation to finish")
         await pilot.pause()
-        assert app.phase is Phase.RUNNING and steps(app) > before
+        assert app.main.phase is Phase.RUNNING and steps(app) > before
         assert len(generated_after_heading(app)) == 80
         await stop_training(pilot)
 
@@ -328,7 +328,7 @@ async def test_save_and_load_a_checkpoint(tmp_path):
         await load_with_keys(pilot, path)
         assert steps(other) == saved_steps
         assert other.session.run.model.weights() == saved_weights
-        assert other.phase is Phase.PAUSED
+        assert other.main.phase is Phase.PAUSED
         await pilot.press("f5")  # carries on from the checkpoint
         await wait_for(pilot, lambda: steps(other) > saved_steps)
         await stop_training(pilot)
@@ -414,9 +414,9 @@ async def test_keymap_file_remaps_and_is_checked(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         assert "F4" in text_of(app.query_one("#train-state"))
         await pilot.press("f4")
-        await wait_for(pilot, lambda: app.phase is Phase.RUNNING)
+        await wait_for(pilot, lambda: app.main.phase is Phase.RUNNING)
         await pilot.press("f4")
-        await wait_for(pilot, lambda: app.phase is Phase.PAUSED)
+        await wait_for(pilot, lambda: app.main.phase is Phase.PAUSED)
     keys.write_text('[keys]\n"train.toggle" = "f9"\n"bogus" = "f11"\n', encoding="utf-8")
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)):
@@ -463,7 +463,7 @@ async def test_course_preset_fills_the_form(tmp_path):
     async with app.run_test(size=(160, 48)) as pilot:
         app.query_one("#preset").value = "course"
         await pilot.pause()
-        assert app.settings.hidden_dim == 128 and app.settings.learning_rate == 0.01
+        assert app.main.settings.hidden_dim == 128 and app.main.settings.learning_rate == 0.01
         assert app.query_one(HyperPanel).config.embed_dim == 32
 
 
@@ -489,7 +489,7 @@ async def test_a_finished_or_stopped_run_trains_on_once_its_budget_is_raised(tmp
         await set_field(pilot, "#auto-every", "0")
         if ending == "finished":
             await pilot.press("f5")
-            await wait_for(pilot, lambda: app.phase is Phase.FINISHED, what="the budget to run out")
+            await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED, what="the budget to run out")
             await pilot.press("f5")  # nothing left: it says so, and offers a new model instead
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen) and "raise epochs or max steps" in text_of(app.screen.query_one(Static))
@@ -502,7 +502,7 @@ async def test_a_finished_or_stopped_run_trains_on_once_its_budget_is_raised(tmp
         await pilot.press("f2")
         await set_field(pilot, "#max_steps", str(reached + 60))
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.phase is Phase.FINISHED and steps(app) == reached + 60, what="the extension")
+        await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED and steps(app) == reached + 60, what="the extension")
         assert app.session.run is run  # the same model, trained on
 
 
@@ -515,7 +515,7 @@ async def test_a_checkpoint_with_a_large_validation_fraction_loads_and_continues
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await load_with_keys(pilot, path)
-        assert app.phase is Phase.FINISHED and app.settings.validation_fraction == 0.6
+        assert app.main.phase is Phase.FINISHED and app.main.settings.validation_fraction == 0.6
         await set_field(pilot, "#max_steps", "50")
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.phase is Phase.FINISHED and steps(app) == 50, what="training on")
+        await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED and steps(app) == 50, what="training on")

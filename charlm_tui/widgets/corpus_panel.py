@@ -8,6 +8,7 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.reactive import reactive
 from textual.suggester import Suggester
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -16,6 +17,7 @@ from charlm_tui.messages import CorpusChosen
 from charlm_tui.widgets.ordered_input import OrderedInput
 from core.corpora import DESCRIPTIONS, bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
+from core.settings import RunConfig
 
 
 class PathSuggester(Suggester):
@@ -38,16 +40,15 @@ class PathSuggester(Suggester):
 
 
 class CorpusPanel(Vertical):
-    """Choosing a corpus posts CorpusChosen; a bad file leaves the current corpus selected and says why."""
+    """A new corpus posts CorpusChosen; a bad file leaves the current corpus selected and says why."""
 
     VIEW = "setup"
+    corpus: reactive[Corpus | None] = reactive(None, init=False)
+    config: reactive[RunConfig] = reactive(RunConfig.preset("default"), init=False)  # how it is split into examples
 
     def __init__(self, **kwargs):
         super().__init__(id="corpus", **kwargs)
         self.border_title = "Corpus"
-        self.corpus: Corpus | None = None
-        self.context_length = 8
-        self.validation_fraction = 0.1
 
     def compose(self) -> ComposeResult:
         yield OptionList(
@@ -63,19 +64,20 @@ class CorpusPanel(Vertical):
         """Load a bundled corpus by name or a file by path; True if it became the corpus."""
         try:
             corpus = resolve_corpus(source) if "/" not in source else load_corpus(source)
-            corpus.check_context(self.context_length)
+            corpus.check_context(self.config.context_length)
         except (CorpusError, OSError) as error:
             self.show_error(str(error))
             return False
-        self.set_corpus(corpus)
-        self.post_message(CorpusChosen(corpus))
+        self.corpus = corpus
         return True
 
-    def set_corpus(self, corpus: Corpus) -> None:
-        """Show `corpus` as the selected one (without announcing it)."""
+    def watch_corpus(self, corpus: Corpus) -> None:
         self.show_error("")
-        self.corpus = corpus
         self._highlight(corpus.name)
+        self.refresh_stats()
+        self.post_message(CorpusChosen(corpus))
+
+    def watch_config(self) -> None:
         self.refresh_stats()
 
     def show_error(self, message: str) -> None:
@@ -95,7 +97,7 @@ class CorpusPanel(Vertical):
         if corpus is None:
             return
         try:
-            split = corpus.split(self.context_length, self.validation_fraction)
+            split = corpus.split(self.config.context_length, self.config.validation_fraction)
             examples = f"examples: {len(split.train):,} train, {len(split.validation):,} val"
         except (CorpusError, ValueError) as error:
             examples = f"[b red]{error}[/]"

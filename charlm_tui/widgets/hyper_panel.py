@@ -4,16 +4,21 @@ the model's parameter table and the time an epoch should take."""
 from __future__ import annotations
 
 from rich.table import Table
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
+from textual.reactive import reactive
 from textual.widgets import Input, Label, Select, Static
 
-from charlm_tui.messages import SettingsChanged
+from charlm_tui.messages import SettingsChanged, SpeedMeasured
+from charlm_tui.workers import measure_speed
+from core.data import Corpus, CorpusError
+from core.run import Run
 from charlm_tui.widgets.fields import read_field, setting_field
 from core.model import parameter_table
 from core.settings import PRESETS, SETTINGS, RunConfig, SettingError
 
+SPEED_PROBE_STEPS = 30
 REFERENCE_SLOWDOWN = 150  # the course's elementary graph is about this much slower than the fused engine (see benchmarks/)
 
 
@@ -21,14 +26,13 @@ class HyperPanel(Vertical):
     """Posts SettingsChanged whenever the form changes."""
 
     VIEW = "setup"
+    corpus: reactive[Corpus | None] = reactive(None, init=False)  # the next model's, for its size and time
+    seconds_per_step_per_parameter: reactive[float | None] = reactive(None, init=False)  # measured at start-up
 
     def __init__(self, **kwargs):
         super().__init__(id="hyper", **kwargs)
         self.border_title = "Hyperparameters"
         self._preset = "default"
-        self.vocab_size = 32
-        self.train_examples = 0
-        self.seconds_per_step_per_parameter: float | None = None
         self.config: RunConfig | None = None
         self.problems: list[str] = []
 
@@ -49,6 +53,23 @@ class HyperPanel(Vertical):
         self._preset = initial.matching_preset() or "default"
         self.query_one("#preset", Select).value = self._preset
         self.fill(initial)
+        if self.app.calibrate:
+            self._measure_speed()
+
+    @work(thread=True, exclusive=True, group="speed", exit_on_error=False)
+    def _measure_speed(self) -> None:
+        probe = Corpus("the quick brown fox jumps over the lazy dog. " * 20, "probe")
+        measure_speed(Run.new(probe, RunConfig.preset("default")), SPEED_PROBE_STEPS, self.post_message)
+
+    @on(SpeedMeasured)
+    def _speed_measured(self, message: SpeedMeasured) -> None:
+        self.seconds_per_step_per_parameter = message.seconds_per_step_per_parameter
+
+    def watch_corpus(self) -> None:
+        self.refresh_table()
+
+    def watch_seconds_per_step_per_parameter(self) -> None:
+        self.refresh_table()
 
     def fill(self, config: RunConfig) -> None:
         """Show `config` in the form."""
@@ -95,10 +116,10 @@ class HyperPanel(Vertical):
         """The course's parameter table for the current settings, and the time an epoch should take."""
         config = self.config
         target = self.query_one("#param-table", Static)
-        if config is None:
+        if config is None or self.corpus is None:
             target.update("")
             return
-        rows = parameter_table(self.vocab_size, config.embed_dim, config.hidden_dim, config.context_length, config.n_hidden)
+        rows = parameter_table(len(self.corpus.vocab), config.embed_dim, config.hidden_dim, config.context_length, config.n_hidden)
         table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
         table.add_column("component")
         table.add_column("size")
@@ -109,12 +130,16 @@ class HyperPanel(Vertical):
         self.query_one("#epoch-estimate", Static).update(self.epoch_estimate(rows[-1].count))
 
     def epoch_estimate(self, parameters: int) -> str:
-        if self.seconds_per_step_per_parameter is None or not self.train_examples or self.config is None:
+        if self.seconds_per_step_per_parameter is None:
+            return ""
+        try:
+            examples = len(self.corpus.split(self.config.context_length, self.config.validation_fraction).train)
+        except (CorpusError, ValueError):
             return ""
         per_step = self.seconds_per_step_per_parameter * parameters
         if self.config.engine == "reference":
             per_step *= REFERENCE_SLOWDOWN
-        seconds = per_step * self.train_examples
+        seconds = per_step * examples
         return f"[i]≈ {format_duration(seconds)} an epoch, at {1 / per_step:,.0f} steps/s (measured)[/]"
 
 

@@ -1,0 +1,296 @@
+"""The main screen: the four panels in two views, and the keys that train, sample and save.
+
+It maps keys to the session's moves (`core.session`), asks before anything that would lose work, and
+mirrors the session's phase in a reactive attribute whose watcher updates what the screen says. The
+panels do the rest: the training panel runs training in its own thread worker, the generation panel
+sampling in its own; both report back in messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.events import Resize
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Tab, Tabs
+from textual.worker import Worker, WorkerState
+
+from charlm_tui.keymap import SCREEN_BINDINGS
+from charlm_tui.messages import CorpusChosen, SettingsChanged, TrainingProgress, TrainingStopped
+from charlm_tui.screens.dialogs import ConfirmScreen, PathScreen
+from charlm_tui.widgets.corpus_panel import CorpusPanel
+from charlm_tui.widgets.generation_panel import GenerationPanel
+from charlm_tui.widgets.hyper_panel import HyperPanel
+from charlm_tui.widgets.training_panel import TrainingPanel
+from core.checkpoint import CheckpointError
+from core.corpora import DEFAULT_CORPUS
+from core.data import Corpus, CorpusError
+from core.session import Phase, Session, SessionError, data_home
+from core.settings import RunConfig
+
+PANELS = (CorpusPanel, HyperPanel, TrainingPanel, GenerationPanel)  # a new panel: one module, one entry here
+GRID_MIN_SIZE = (140, 40)  # at least this many columns and rows: all four panels at once
+
+
+class MainScreen(Screen):
+    BINDINGS = SCREEN_BINDINGS
+
+    phase: reactive[Phase] = reactive(Phase.EMPTY, bindings=True, always_update=True, init=False)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Tabs(Tab("Setup  F2", id="setup"), Tab("Watch  F3", id="train"), id="view-tabs")
+        with Container(id="panels"):
+            for panel in PANELS:
+                yield panel(classes=f"panel in-{panel.VIEW}-view")
+        yield Footer(compact=True, show_command_palette=False)  # ^P still opens it; help lists it
+
+    @property
+    def session(self) -> Session:
+        return self.app.session
+
+    @property
+    def settings(self) -> RunConfig | None:
+        """The hyperparameter form's configuration (None while a field is invalid)."""
+        return self.query_one(HyperPanel).config
+
+    @property
+    def corpus(self) -> Corpus | None:
+        """The corpus selected in the corpus panel (the next new model's)."""
+        return self.query_one(CorpusPanel).corpus
+
+    def on_mount(self) -> None:
+        self.action_view("setup")
+        self._fit(self.size.width, self.size.height)
+        self.watch_phase(self.phase)
+        app = self.app
+        corpus_panel = self.query_one(CorpusPanel)
+        corpus_panel.config = app.initial_settings
+        if not corpus_panel.choose(app.initial_corpus) and app.initial_corpus != DEFAULT_CORPUS:
+            self.notify(f"Could not open {app.initial_corpus}; using {DEFAULT_CORPUS}.", severity="error")
+            corpus_panel.choose(DEFAULT_CORPUS)
+        if app.resume_path:
+            self.call_after_refresh(self._load_from, app.resume_path)
+        elif app.session.autosave_path.exists():
+            self.notify(f"An autosaved model is at {app.session.autosave_path}: {app.key_label('checkpoint.load')} "
+                        "loads it.", timeout=8)
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        """All four panels in a grid on a big terminal; two views (setup / watch) on a small one."""
+        self.set_class(width >= GRID_MIN_SIZE[0] and height >= GRID_MIN_SIZE[1], "-grid")
+
+    def action_view(self, view: str, focus: bool = False) -> None:
+        self.set_class(view == "setup", "view-setup")
+        self.set_class(view == "train", "view-train")
+        tabs = self.query_one("#view-tabs", Tabs)
+        if tabs.active != view:
+            tabs.active = view
+        if focus:
+            self.query_one("#corpus-list" if view == "setup" else "#prompt").focus()
+
+    @on(Tabs.TabActivated, "#view-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        self.action_view(event.tab.id)
+
+    # --- the phase ---------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Only what makes sense now is in the footer (and active): it keeps the footer short at 80 columns."""
+        if action == "stop_training":
+            return self.phase in (Phase.RUNNING, Phase.PAUSED)
+        if action in ("generate", "save"):
+            return self.session.run is not None
+        if action == "stop_generation":
+            return any(panel.sampling for panel in self.query(GenerationPanel))
+        if action == "load":
+            return self.phase is not Phase.RUNNING
+        return True
+
+    def watch_phase(self, phase: Phase) -> None:
+        keys = {name: self.app.key_label(name) for name in ("train.toggle", "train.stop", "sample.start", "checkpoint.save")}
+        self.query_one(TrainingPanel).show_state(phase, keys, "" if phase is Phase.RUNNING else self.session.detail)
+        self.sub_title = {
+            Phase.EMPTY: f"ready · {keys['train.toggle']} starts training",
+            Phase.RUNNING: f"training · {keys['train.toggle']} pauses",
+            Phase.PAUSED: f"paused · {keys['train.toggle']} resumes",
+        }.get(phase, f"{phase.value} · {keys['sample.start']} samples · {keys['checkpoint.save']} saves")
+
+    def follow_session(self) -> None:
+        self.phase = self.session.phase  # always_update: the detail may change while the phase stays
+
+    # --- corpus and settings -------------------------------------------------------------------
+
+    @on(CorpusChosen)
+    def _corpus_chosen(self, message: CorpusChosen) -> None:
+        self.query_one(HyperPanel).corpus = message.corpus
+        run = self.session.run
+        if run is not None and run.corpus.name != message.corpus.name:
+            self.notify(f"The current model stays on {run.corpus.name}. Pause or stop it, then "
+                        f"{self.app.key_label('train.toggle')} offers a new model on {message.corpus.name}.")
+
+    @on(SettingsChanged)
+    def _settings_changed(self, message: SettingsChanged) -> None:
+        if message.config is not None:
+            self.query_one(CorpusPanel).config = message.config
+
+    # --- training ---------------------------------------------------------------------------
+
+    def action_toggle_training(self) -> None:
+        if self.phase is Phase.RUNNING:
+            self.session.pause()
+            return
+        settings = self.settings
+        if settings is None:
+            self.notify("Fix the hyperparameters first:\n" + "\n".join(self.query_one(HyperPanel).problems),
+                        severity="error", title="Cannot start")
+            self.action_view("setup")
+            return
+        if self.corpus is None:
+            self.notify("Choose a corpus first.", severity="error", title="Cannot start")
+            return
+        if self.session.run is None:
+            self._train_new()
+            return
+        changes = self.session.changes(self.corpus, settings)
+        if not changes:
+            self._train_on()
+            return
+        self.app.push_screen(
+            ConfirmScreen(f"The settings changed: {', '.join(changes)}.\nDiscard the current model "
+                          f"({self.session.step:,} steps) and train a new one? ({self.app.key_label('checkpoint.save')} "
+                          "saves it first.)\nKeep puts the settings back to the current model's.",
+                          yes="New model", no="Keep"),
+            lambda discard: self._train_new() if discard else self._keep_current(),
+        )
+
+    def _keep_current(self) -> None:
+        """Put the form's fixed settings and the corpus back to the current model's, and train on."""
+        run = self.session.run
+        self.query_one(HyperPanel).fill((self.settings or run.config).with_fixed_of(run.config))
+        self.query_one(CorpusPanel).corpus = run.corpus
+        self._train_on()
+
+    def _train_new(self) -> None:
+        try:
+            self.session.new(self.corpus, self.settings)
+        except (CorpusError, SessionError, ValueError) as error:
+            self.notify(str(error), severity="error", title="Cannot start")
+            return
+        self.query_one(GenerationPanel).next_auto_sample = 0
+        self.query_one(TrainingPanel).show_run(self.session)
+        self._train_on()
+
+    def _train_on(self) -> None:
+        """Start, resume, or extend (a finished or stopped model whose budget was raised)."""
+        try:
+            self.session.resume(self.settings)
+        except SessionError as error:  # its budget is used up
+            self.app.push_screen(ConfirmScreen(f"{error}\nOr discard this model ({self.session.step:,} steps) and train a "
+                                           "new one?", yes="New model", no="Keep"),
+                             lambda discard: self._train_new() if discard else None)
+            return
+        self.follow_session()
+        self.action_view("train")
+        self.query_one(TrainingPanel).train(self.session)
+
+    def action_stop_training(self) -> None:
+        self.session.stop()
+        self.follow_session()
+
+    @on(TrainingProgress)
+    def _training_progress(self, message: TrainingProgress) -> None:
+        if self.phase is Phase.RUNNING and not self.app.quitting:
+            self.query_one(GenerationPanel).auto_sample(self.session.run, message.step)
+
+    @on(TrainingStopped)
+    def _training_stopped(self, message: TrainingStopped) -> None:
+        if self.app.quitting:
+            return
+        self.follow_session()
+        if self.session.phase is Phase.FAILED:
+            self.notify(message.message, severity="error", title="Training stopped", timeout=10)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.follow_session()
+            self.notify(f"{type(error).__name__}: {error}", severity="error", title=f"{event.worker.group} failed")
+
+    # --- generation -----------------------------------------------------------------------------
+
+    def action_generate(self) -> None:
+        if self.session.run is None:
+            self.notify(f"There is no model yet: start training with {self.app.key_label('train.toggle')} first.",
+                        severity="warning")
+            return
+        self.action_view("train")
+        problem = self.query_one(GenerationPanel).generate(self.session.run)
+        if problem:
+            self.notify(problem, severity="error", title="Cannot sample")
+
+    def action_stop_generation(self) -> None:
+        self.query_one(GenerationPanel).stop()
+
+    def action_temperature(self, delta: float) -> None:
+        self.query_one(GenerationPanel).nudge_temperature(delta)
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        run = self.session.run
+        if run is None:
+            self.notify("There is no model to save yet.", severity="warning")
+            return
+        folder = data_home() / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        default = folder / f"{Path(run.corpus.name).stem}-step{self.session.step}.json"
+        self.app.push_screen(PathScreen("Save checkpoint to:", str(default)), self._save_to)
+
+    def _save_to(self, path: str | None) -> None:
+        if path:
+            try:
+                saved = self.session.save(path)
+            except (OSError, CheckpointError, SessionError) as error:
+                self.notify(f"Could not save to {path}: {error}", severity="error", title="Not saved")
+                return
+            self.notify(f"Saved {saved}")
+
+    def action_load(self) -> None:
+        if self.phase is Phase.RUNNING:
+            self.notify(f"Pause training ({self.app.key_label('train.toggle')}) before loading a checkpoint.",
+                        severity="warning")
+            return
+        autosave = self.session.autosave_path
+        default = str(autosave) if autosave.exists() else str(data_home() / "checkpoints") + "/"
+        ask_path = lambda: self.app.push_screen(PathScreen("Load checkpoint from:", default), self._load_from)  # noqa: E731
+        if self.session.unsaved_steps > 0:
+            self.app.push_screen(
+                ConfirmScreen(f"Loading replaces the current model, whose last {self.session.unsaved_steps:,} steps "
+                              f"are not saved ({self.app.key_label('checkpoint.save')} saves them).",
+                              yes="Load anyway", no="Cancel"),
+                lambda go: ask_path() if go else None,
+            )
+        else:
+            ask_path()
+
+    def _load_from(self, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            run = self.session.load(path, fallback=self.corpus)
+        except (CheckpointError, CorpusError, SessionError, ValueError) as error:
+            self.notify(str(error), severity="error", title="Not loaded", timeout=10)
+            return
+        self.query_one(CorpusPanel).corpus = run.corpus
+        self.query_one(HyperPanel).fill(run.config)
+        self.query_one(TrainingPanel).show_run(self.session)
+        self.follow_session()
+        self.notify(f"Loaded {path}: step {self.session.step:,}. {self.app.key_label('train.toggle')} continues, "
+                    f"{self.app.key_label('sample.start')} samples.")
