@@ -34,6 +34,7 @@ from charlm_tui.app import CharLMApp  # noqa: E402
 from core.corpora import resolve_corpus  # noqa: E402
 from common import verdict  # noqa: E402
 from core.run import Run  # noqa: E402
+from core.session import Phase  # noqa: E402
 from core.settings import RunConfig  # noqa: E402
 
 
@@ -63,10 +64,10 @@ async def wait_until(condition, poll: float, what: str, timeout: float = 30.0) -
 
 
 async def app_steps_per_sec(app: CharLMApp, steps: int) -> float:
-    first, start = app.run_.trainer.state.step, time.perf_counter()
+    first, start = app.session.step, time.perf_counter()
     # rare polls: the measurement should not load the UI thread
-    await wait_until(lambda: app.run_.trainer.state.step >= first + steps, 0.25, f"{steps} steps in the app")
-    return (app.run_.trainer.state.step - first) / (time.perf_counter() - start)
+    await wait_until(lambda: app.session.step >= first + steps, 0.25, f"{steps} steps in the app")
+    return (app.session.step - first) / (time.perf_counter() - start)
 
 
 async def key_latencies(app: CharLMApp, presses: int) -> list[float]:
@@ -109,17 +110,17 @@ async def in_app(steps: int, rounds: int, auto_every: int, presses: int):
             app.query_one("#auto-every", Input).value = str(auto_every)
             app.query_one("#epochs", Input).value = str(EPOCHS)
             await pilot.press("f5")
-            await wait_until(lambda: app.run_ is not None and app.run_.trainer.state.step >= 50, 0.01, "training")
+            await wait_until(lambda: app.session.step >= 50, 0.01, "training")
             for _ in range(rounds):
                 in_the_app = await app_steps_per_sec(app, steps)
                 await pilot.press("f5")
-                await wait_until(lambda: app.state == "paused", 0.01, "pause")
+                await wait_until(lambda: app.main.phase is Phase.PAUSED, 0.01, "pause")
                 rates.append((in_the_app, headless.steps_per_sec(steps)))
                 await pilot.press("f5")
-                await wait_until(lambda: app.state == "running", 0.01, "resume")
+                await wait_until(lambda: app.main.phase is Phase.RUNNING, 0.01, "resume")
             sampling_rate = None if rounds else await app_steps_per_sec(app, steps)
             latencies = await key_latencies(app, presses)
-            training = app.state == "running"
+            training = app.main.phase is Phase.RUNNING
             await pilot.press("ctrl+q")
         if not training:
             raise RuntimeError("training had stopped before the measurements ended: use more epochs")

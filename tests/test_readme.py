@@ -44,6 +44,14 @@ def test_every_command_line_runs_as_written(tmp_path):
             assert "finished after" in result.stdout, f"{shlex.join(argv)}\n{result.stdout}"
 
 
+def test_the_python_examples_run(tmp_path):
+    for block in code_blocks("python"):
+        result = subprocess.run([sys.executable, "-c", block], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert result.returncode == 0, f"{block}\n{result.stderr}"
+        assert result.stdout.strip(), block
+
+
 def test_the_keymap_example_is_a_valid_keymap(tmp_path):
     (block,) = code_blocks("toml")
     path = tmp_path / "keys.toml"
