@@ -7,7 +7,6 @@ help as the app's form.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from core.corpora import DEFAULT_CORPUS
@@ -104,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         from charlm_tui.headless import run_headless
 
-        try:
-            return run_headless(args, parser)
-        except BrokenPipeError:  # the reader went away (`| head`): not an error worth a traceback
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+        return run_headless(args, parser)
     from charlm_tui.app import CharLMApp
 
     app = CharLMApp(corpus=getattr(args, "corpus", DEFAULT_CORPUS), resume=getattr(args, "resume", None), config=config)

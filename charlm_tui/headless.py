@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -29,12 +30,13 @@ def _line(event: TrainingEvent, total: int | None) -> str:
     return event.message
 
 
-def _json(event: TrainingEvent) -> str:
+def _fields(event: TrainingEvent) -> dict:
+    """An event as JSON fields (every number finite: the trainer lets no NaN through)."""
     kind = {StepEvent: "step", EpochEvent: "epoch", ValidationEvent: "validation", StoppedEvent: "stopped"}[type(event)]
     fields = {k: (v.value if isinstance(v, StopReason) else v) for k, v in event.__dict__.items()}
     if hasattr(event, "perplexity"):
         fields["perplexity"] = event.perplexity
-    return json.dumps({"event": kind, **fields})
+    return {"event": kind, **fields}
 
 
 def _open(args: argparse.Namespace) -> Session:
@@ -49,52 +51,92 @@ def _open(args: argparse.Namespace) -> Session:
     return session
 
 
+class Output:
+    """Progress lines on stdout, as text or JSON. A reader that goes away (`| head`) stops the printing,
+    not the run: training pauses, and its work is still saved."""
+
+    def __init__(self, as_json: bool, session: Session):
+        self.as_json, self.session, self.reader_gone = as_json, session, False
+
+    def say(self, line: str, **fields) -> None:
+        if self.reader_gone:
+            return
+        try:
+            print(json.dumps(fields, allow_nan=False) if self.as_json else line, flush=True)
+        except BrokenPipeError:
+            self.reader_gone = True
+            self.session.pause()
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting flushes nowhere
+
+
 def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
-        if hasattr(args, "save"):
-            check_save_path(args.save)
         session = _open(args)
+        if hasattr(args, "save"):
+            check_save_path(args.save, session.run.corpus.source)
     except (CorpusError, CheckpointError, SettingError, SessionError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    run = session.run
+    run, out = session.run, Output(args.json, session)
     trainer = run.trainer
-    out = sys.stdout
     if not args.json:
-        print(f"corpus {run.corpus.name}: {len(run.corpus)} characters, vocabulary {len(run.corpus.vocab)}, "
-              f"{len(trainer.train_examples)} training / {len(trainer.validation_examples or ())} validation examples", file=out)
-        print(f"model: {run.model.num_parameters()} parameters ({run.model.engine} engine); "
-              f"starting at step {trainer.state.step}", file=out)
+        out.say(f"corpus {run.corpus.name}: {len(run.corpus)} characters, vocabulary {len(run.corpus.vocab)}, "
+                f"{len(trainer.train_examples)} training / {len(trainer.validation_examples or ())} validation examples")
+        out.say(f"model: {run.model.num_parameters()} parameters ({run.model.engine} engine); "
+                f"starting at step {trainer.state.step}")
 
-    failed = False
+    # A signal stops training between two steps; it stays caught until the end, so a second one
+    # cannot cut a save short.
+    signals = []
+    previous = {sig: signal.signal(sig, lambda number, _: signals.append(number) or session.pause())
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        error = _train(session, out, args.print_every)
+        saved = _save(session, getattr(args, "save", None), out, parser.prog)
+        if args.sample > 0 and not signals and not out.reader_gone:
+            _sample(session, args, out)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 1 if error or not saved or session.phase is Phase.FAILED else 0
+
+
+def _train(session: Session, out: Output, print_every: int) -> str | None:
+    """Train to the end of the budget, a signal or a failure; what went wrong, if something did."""
     try:
         session.resume()
     except SessionError as error:  # nothing left to train: the checkpoint can still be sampled
-        print(json.dumps({"event": "stopped", "reason": "finished", "step": session.step, "message": str(error)})
-              if args.json else str(error), file=out)
-    else:
-        previous = {sig: signal.signal(sig, lambda *_: session.pause()) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        total = trainer.total_steps
-        try:
-            for event in session.train():
-                if isinstance(event, StepEvent) and event.step % args.print_every and event.step != total:
-                    continue
-                print(_json(event) if args.json else _line(event, total), file=out, flush=True)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        failed = session.phase is Phase.FAILED
+        out.say(str(error), event="stopped", reason="finished", step=session.step, message=str(error))
+        return None
+    total = session.run.trainer.total_steps
+    try:
+        for event in session.train():
+            if not (isinstance(event, StepEvent) and event.step % print_every and event.step != total):
+                out.say(_line(event, total), **_fields(event))
+    except Exception as error:  # MemoryError, say: the weights of the last whole step are kept and saved
+        print(f"charlm-tui: error: training stopped: {type(error).__name__}: {error}", file=sys.stderr)
+        return str(error)
+    return None
 
-    if hasattr(args, "save"):
-        try:
-            path = session.save(args.save)
-        except (OSError, CheckpointError) as error:
-            print(f"{parser.prog}: error: could not save the checkpoint: {error}", file=sys.stderr)
-            return 1
-        print(json.dumps({"event": "saved", "path": str(path)}) if args.json else f"checkpoint saved to {path}", file=out)
-    if args.sample > 0:
-        sampler = Sampler(trainer.snapshot(), run.corpus.vocab, seed=run.config.seed)
-        prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
-        text = prompt.text + "".join(sampler.stream(prompt, args.sample, args.temperature, args.top_k))
-        print(json.dumps({"event": "sample", "text": text, "skipped": prompt.skipped}) if args.json
-              else f"--- sample (temperature {args.temperature:g}) ---\n{text}", file=out)
-    return 1 if failed else 0
+
+def _save(session: Session, path: str | None, out: Output, prog: str) -> bool:
+    """--save's checkpoint, or else the autosave when there is training to keep; False if it failed."""
+    try:
+        saved = session.save(path) if path else session.autosave()
+    except (OSError, CheckpointError) as error:
+        print(f"{prog}: error: could not save the checkpoint: {error}", file=sys.stderr)
+        return False
+    if saved is not None:
+        note = "checkpoint saved to" if path else "training autosaved to (--save PATH keeps it elsewhere)"
+        out.say(f"{note} {saved}", event="saved", path=str(saved))
+        if out.reader_gone:
+            print(f"{note} {saved}", file=sys.stderr)
+    return True
+
+
+def _sample(session: Session, args: argparse.Namespace, out: Output) -> None:
+    run = session.run
+    sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=run.config.seed)
+    prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
+    text = prompt.text + "".join(sampler.stream(prompt, args.sample, args.temperature, args.top_k))
+    out.say(f"--- sample (temperature {args.temperature:g}) ---\n{text}", event="sample", text=text,
+            skipped=prompt.skipped)

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.data import Vocabulary
-from core.model import CharacterLM
+from core.data import Vocabulary, read_file_text
+from core.model import CharacterLM, check_weights, table_shapes
 from core.settings import RunConfig, SettingError
 from core.training import TrainerState
 
 FORMAT = "charlm-tui-checkpoint"
+MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
 VERSION = 2  # 2: every setting in one "settings" object; 1 split them into "model" and "train"
 
 
@@ -54,11 +55,19 @@ def to_json(checkpoint: Checkpoint) -> dict:
     }
 
 
-def check_save_path(path: str | Path) -> Path:
-    """The path a checkpoint can be written to, or a CheckpointError saying why not (checked before training)."""
+def check_save_path(path: str | Path, corpus_file: str | None = None) -> Path:
+    """The path a checkpoint can be written to, or a CheckpointError saying why not (checked before training).
+
+    Never a directory, a device, a pipe, or the corpus file being trained on (`corpus_file`).
+    """
     path = Path(path).expanduser()
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory: give a file name, e.g. {path / 'model.json'}")
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file (a device or a pipe): choose a file name")
+    if corpus_file is not None and path.exists() and os.path.samefile(path, corpus_file):
+        raise CheckpointError(f"{path} is the corpus this model trains on: saving there would overwrite it; "
+                              "choose another name, e.g. model.json")
     if not path.parent.is_dir():
         raise CheckpointError(f"the folder {path.parent} does not exist: create it or choose another path")
     if not os.access(path.parent, os.W_OK):
@@ -67,18 +76,22 @@ def check_save_path(path: str | Path) -> Path:
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
-    """Write `checkpoint` to `path` atomically; returns the path."""
-    path = check_save_path(path)
+    """Write `checkpoint` to `path` atomically; returns the path. A file replaced keeps its mode."""
+    path = check_save_path(path, checkpoint.corpus.get("path"))
     text = json.dumps(to_json(checkpoint), allow_nan=False, separators=(",", ":"))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    kept_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        # a new file gets 0o666 less the umask, like any file a program creates; a file replaced keeps its mode
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as f:
+            if kept_mode is not None:
+                os.fchmod(f.fileno(), kept_mode)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -95,14 +108,7 @@ def _require(condition: bool, message: str) -> None:
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path).expanduser()
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint file") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path} is a directory, not a checkpoint file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path} cannot be read as a checkpoint ({error})") from None
+    raw = read_file_text(path, MAX_CHECKPOINT_BYTES, "checkpoint", CheckpointError)
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, RecursionError) as error:
@@ -130,18 +136,14 @@ def from_json(data, where: str = "checkpoint") -> Checkpoint:
             config = RunConfig(**_settings_of(data))
         except SettingError as error:
             raise CheckpointError(f"{where}: {error}") from None
-        weights = data["weights"]
-        _require(isinstance(weights, list) and all(isinstance(t, list) for t in weights), f"{where}: weights are malformed")
-        for table in weights:
-            for row in table:
-                _require(isinstance(row, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                       and math.isfinite(v) for v in row),
-                         f"{where}: weights must be finite numbers")
-        model = config.build_model(len(vocab_chars))
-        model.load_weights(weights)
+        # everything is checked before the model is built: its size comes from the file
+        check_weights(data["weights"], table_shapes(len(vocab_chars), config.embed_dim, config.hidden_dim,
+                                                    config.context_length, config.n_hidden))
         state = TrainerState.from_json(data["trainer"])
-        _require(0 <= state.step and 0 <= state.index, f"{where}: the trainer position is negative")
-        corpus = dict(data.get("corpus") or {})
+        model = config.build_model(len(vocab_chars))
+        model.load_weights(data["weights"])
+        corpus = data.get("corpus") or {}
+        _require(isinstance(corpus, dict), f"{where}: corpus must be an object")
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as error:

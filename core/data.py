@@ -8,6 +8,8 @@ not millions of little lists.
 
 from __future__ import annotations
 
+import os
+import stat
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -157,31 +159,54 @@ class Corpus:
 
 
 MAX_CORPUS_BYTES = 64 * 1024 * 1024
+BOM = "\ufeff"
+
+
+def read_file_text(path: str | Path, limit: int, what: str, error: type[ValueError]) -> str:
+    """The UTF-8 text of a regular file of at most `limit` bytes, or `error` saying what is wrong.
+
+    The one way a path becomes text (a corpus, a checkpoint). Only regular files: a FIFO would block
+    the open and a device never ends, so both are refused before anything is read; the file is opened
+    without blocking (it may be swapped between the check and the open) and read with a cap. A
+    byte-order mark is dropped; Windows line ends become plain ones.
+    """
+    path = Path(path).expanduser()
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what} file. Check the path.") from None
+    except OSError as problem:
+        raise error(f"{path} cannot be read ({problem.strerror or problem}).") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{path} is a directory: choose a {what} file inside it.")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{path} is not a regular file (a device, a pipe or a socket): choose a {what} file.")
+    if info.st_size > limit:
+        raise error(f"{path} is {info.st_size / 2**20:.0f} MB; the limit is {limit / 2**20:.0f} MB: use a smaller {what}.")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise error(f"{path} is not a regular file: choose a {what} file.")
+            raw = file.read(limit + 1)
+    except OSError as problem:
+        raise error(f"{path} cannot be read ({problem.strerror or problem}).") from None
+    if len(raw) > limit:
+        raise error(f"{path} is over {limit / 2**20:.0f} MB, the limit: use a smaller {what}.")
+    if b"\x00" in raw[:8192]:
+        raise error(f"{path} looks binary (it has NUL bytes): choose a {what} file.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        raise error(f"{path} is not UTF-8 text (bad byte at offset {problem.start}): save it as UTF-8.") from None
+    return text.removeprefix(BOM).replace("\r\n", "\n")
 
 
 def read_text(path: str | Path) -> str:
     """A corpus file's text, or a CorpusError that says what is wrong with the file."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file. Check the path.")
-    if path.is_dir():
-        raise CorpusError(f"{path} is a directory: choose a text file inside it.")
-    try:
-        size = path.stat().st_size
-        if size > MAX_CORPUS_BYTES:
-            raise CorpusError(f"{path} is {size / 2**20:.0f} MB; the limit is {MAX_CORPUS_BYTES // 2**20} MB: use a slice of it.")
-        raw = path.read_bytes()
-    except OSError as error:
-        raise CorpusError(f"{path} cannot be read ({error.strerror or error}).") from error
-    if b"\x00" in raw[:8192]:
-        raise CorpusError(f"{path} looks binary (it has NUL bytes): choose a plain-text file.")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise CorpusError(f"{path} is not UTF-8 text (bad byte at offset {error.start}): save it as UTF-8.") from error
-    text = text.replace("\r\n", "\n")
+    text = read_file_text(path, MAX_CORPUS_BYTES, "text", CorpusError)
     if not text:
-        raise CorpusError(f"{path} is empty: choose a file with some text in it.")
+        raise CorpusError(f"{Path(path).expanduser()} is empty: choose a file with some text in it.")
     return text
 
 

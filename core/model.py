@@ -13,6 +13,7 @@ Both draw their initial weights in the same order from the same seed, so they ho
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Sequence
@@ -132,6 +133,26 @@ def parameter_table(vocab_size: int, embed_dim: int, hidden_dim: int, context_le
     return rows
 
 
+def table_shapes(vocab_size: int, embed_dim: int, hidden_dim: int, context_length: int, n_hidden: int = 2) -> list[tuple[int, int]]:
+    """(rows, columns) of every parameter table in `CharacterLM.tables()` order, without building anything."""
+    shapes, fan_in = [(vocab_size, embed_dim)], context_length * embed_dim
+    for _ in range(n_hidden):
+        shapes += [(hidden_dim, fan_in), (1, hidden_dim)]
+        fan_in = hidden_dim
+    return shapes + [(vocab_size, hidden_dim), (1, vocab_size)]
+
+
+def check_weights(weights, shapes: list[tuple[int, int]]) -> None:
+    """A ValueError unless `weights` is tables of rows of finite numbers with exactly these shapes."""
+    if not isinstance(weights, list) or len(weights) != len(shapes):
+        raise ValueError(f"expected {len(shapes)} weight tables, got {len(weights) if isinstance(weights, list) else weights!r}")
+    for i, (table, (rows, cols)) in enumerate(zip(weights, shapes)):
+        if not (isinstance(table, list) and len(table) == rows and all(isinstance(r, list) and len(r) == cols for r in table)):
+            raise ValueError(f"weight table {i} should be {rows}×{cols}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for r in table for v in r):
+            raise ValueError(f"weight table {i}: weights must be finite numbers")
+
+
 class CharacterLM:
     """Character-level neural language model."""
 
@@ -217,9 +238,6 @@ class CharacterLM:
 
     def load_weights(self, weights: list[list[list[float]]]) -> None:
         tables = self.tables()
-        if len(weights) != len(tables):
-            raise ValueError(f"expected {len(tables)} weight tables, got {len(weights)}")
-        for i, (table, rows) in enumerate(zip(tables, weights)):
-            if len(rows) != table.shape[0] or any(len(r) != table.shape[1] for r in rows):
-                raise ValueError(f"weight table {i} should be {table.shape[0]}×{table.shape[1]}")
+        check_weights(weights, [table.shape for table in tables])
+        for table, rows in zip(tables, weights):
             table.load(rows)

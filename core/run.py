@@ -50,6 +50,9 @@ class Run:
         if checkpoint.corpus.get("fingerprint") != corpus_fingerprint(corpus.text):
             # A different text: the weights carry over, the position in the old text does not.
             state = replace(state, epoch=0, index=0, epoch_loss_sum=0.0, shuffle_state=None)
+        elif state.index >= len(split.train):
+            raise CheckpointError(f"the checkpoint's position (example {state.index:,} of the epoch) is beyond "
+                                  f"the {len(split.train):,} training examples of {corpus.name}: it is damaged")
         model = checkpoint.model
         return cls(corpus, config, model, Trainer(model, split.train, split.validation, config, state))
 

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Callable, Iterator
 
@@ -107,9 +107,49 @@ class TrainerState:
 
     @classmethod
     def from_json(cls, data: dict) -> TrainerState:
-        state = cls(**data)
-        state.validation = [tuple(pair) for pair in state.validation]
-        return state
+        """The state saved as `data`, every field checked (a ValueError names the first bad one)."""
+        if not isinstance(data, dict) or set(data) != {f.name for f in fields(cls)}:
+            raise ValueError(f"the trainer's fields must be exactly {', '.join(f.name for f in fields(cls))}")
+        step, epoch, index = data["step"], data["epoch"], data["index"]
+        for name in ("step", "epoch", "index"):
+            _check(_is_count(data[name]), f"trainer.{name} must be a whole number ≥ 0")
+        _check(index <= step, "trainer.index is beyond the steps taken")
+        _check(_is_finite(data["epoch_loss_sum"]), "trainer.epoch_loss_sum must be a finite number")
+        losses = data["losses"]
+        _check(isinstance(losses, list) and all(_is_finite(x) for x in losses),
+               "trainer.losses must be a list of finite numbers")
+        _check(len(losses) == step, f"trainer.losses holds {len(losses)} losses for {step} steps")
+        validation = data["validation"]
+        _check(isinstance(validation, list) and all(
+            isinstance(pair, list) and len(pair) == 2 and _is_count(pair[0]) and pair[0] <= step and _is_finite(pair[1])
+            for pair in validation), "trainer.validation must be a list of [step, finite loss] pairs")
+        for name in ("shuffle_state", "rng_state"):
+            _check(data[name] is None or _is_rng_state(data[name]), f"trainer.{name} is not a random generator's state")
+        _check((data["shuffle_state"] is None) == (index == 0), "trainer.shuffle_state does not match trainer.index")
+        return cls(step, epoch, index, float(data["epoch_loss_sum"]), data["shuffle_state"], data["rng_state"],
+                   [float(x) for x in losses], [(s, float(loss)) for s, loss in validation])
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_rng_state(data) -> bool:
+    """A Mersenne Twister state as `_rng_state_to_json` writes it: [3, 624 words and a position, gauss]."""
+    if not (isinstance(data, list) and len(data) == 3 and data[0] == 3 and isinstance(data[1], list)
+            and len(data[1]) == 625 and (data[2] is None or _is_finite(data[2]))):
+        return False
+    *words, position = data[1]
+    return all(_is_count(w) and w < 2**32 for w in words) and _is_count(position) and position <= 624
 
 
 def _rng_state_to_json(state: tuple) -> list:
@@ -194,10 +234,10 @@ class Trainer:
             optimizer.zero_grad()
             loss = self.model.loss(context, target)
             if not math.isfinite(loss.data):
-                raise NonFiniteError(f"the loss became {loss.data} at step {state.step + 1}")
+                raise NonFiniteError(f"the loss became {loss.data} at step {state.step + 1}; the step was not applied")
             loss.backward()
             if not optimizer.grads_finite():
-                raise NonFiniteError(f"the gradients became infinite or NaN at step {state.step + 1}")
+                raise NonFiniteError(f"the gradients became infinite or NaN at step {state.step + 1}; the step was not applied")
             if config.clip_value is not None:
                 optimizer.clip_grad_value(config.clip_value)
             if config.clip_norm is not None:
@@ -220,8 +260,12 @@ class Trainer:
                 state.shuffle_state = None
                 self._order = []
             if self.validation_examples and (state.step % config.eval_every == 0 or state.index == 0):
-                events.append(ValidationEvent(state.step, self._validation_loss()))
-                state.validation.append((state.step, events[-1].loss))
+                validation = self._validation_loss()
+                if not math.isfinite(validation):
+                    raise NonFiniteError(f"the validation loss became {validation} after step {state.step} (the weights "
+                                         "are finite but overflow on held-out text)")
+                events.append(ValidationEvent(state.step, validation))
+                state.validation.append((state.step, validation))
         return events
 
     def last_step_event(self) -> StepEvent | None:
@@ -275,7 +319,7 @@ class Trainer:
             except NonFiniteError as error:
                 yield StoppedEvent(
                     StopReason.NON_FINITE, self.state.step,
-                    f"{error}; the step was not applied. Lower the learning rate or turn on gradient clipping.",
+                    f"{error}. Lower the learning rate or turn on gradient clipping.",
                 )
                 return
             taken += 1

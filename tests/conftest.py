@@ -19,3 +19,10 @@ PROVERBS = (
 @pytest.fixture
 def proverbs() -> str:
     return PROVERBS
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    """Keep checkpoints, the autosave and the keymap out of the real home folder (subprocesses inherit this)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))

@@ -40,13 +40,6 @@ class RecordingApp(CharLMApp):
         return any(text in title or text in message for title, message in self.said)
 
 
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    """Keep the app's data (checkpoints) and config (keymap) out of the real home folder."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 def make_app(tmp_path: Path, config: RunConfig = TINY, **kwargs) -> RecordingApp:
     return RecordingApp(config=config, autosave_path=tmp_path / "autosave.json", calibrate=False, **kwargs)
 
@@ -141,7 +134,7 @@ async def test_open_a_good_file(tmp_path, size):
 
 
 BAD_FILES = {
-    "missing": (lambda p: p / "nope.txt", "no such file"),
+    "missing": (lambda p: p / "nope.txt", "no such text file"),
     "directory": (lambda p: (p / "folder").mkdir() or p / "folder", "directory"),
     "binary": (lambda p: (p / "b.bin").write_bytes(b"\x00\x01\x02abc") and p / "b.bin", "binary"),
     "not utf-8": (lambda p: (p / "l.txt").write_bytes(b"caf\xe9\n") and p / "l.txt", "not UTF-8"),

@@ -34,7 +34,8 @@ def test_json_lines_are_json(capsys):
     assert main(["--headless", "--steps", "30", "--json", "--print-every", "10", "--sample", "15", "--prompt", "The"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["step"] for e in events if e["event"] == "step"] == [10, 20, 30]
-    assert events[-2]["event"] == "stopped" and events[-2]["reason"] == "finished"
+    assert events[-3]["event"] == "stopped" and events[-3]["reason"] == "finished"
+    assert events[-2]["event"] == "saved" and events[-2]["path"].endswith("charlm-tui/autosave.json")  # no --save
     assert events[-1]["event"] == "sample" and events[-1]["text"].startswith("The") and len(events[-1]["text"]) == 18
 
 

@@ -70,7 +70,7 @@ def test_too_short_for_the_context():
 @pytest.mark.parametrize(
     "make,message",
     [
-        (lambda p: p, "no such file"),
+        (lambda p: p, "no such text file"),
         (lambda p: (p.mkdir(), p)[1], "directory"),
         (lambda p: (p.write_bytes(b"abc\x00\x01\x02"), p)[1], "binary"),
         (lambda p: (p.write_bytes(b"caf\xe9 au lait"), p)[1], "not UTF-8"),
