@@ -57,7 +57,7 @@ class CharLMApp(App):
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self._apply_keymap()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):  # the terminal closed, or a kill: quit like ^Q, autosaving
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a kill, or the terminal closed: quit like ^Q
             try:
                 loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
             except (NotImplementedError, RuntimeError, ValueError):

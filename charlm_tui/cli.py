@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
 from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, Setting, SettingError
 
@@ -107,7 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     from charlm_tui.app import CharLMApp
 
     app = CharLMApp(corpus=getattr(args, "corpus", DEFAULT_CORPUS), resume=getattr(args, "resume", None), config=config)
-    app.run()
+    try:
+        app.run()
+    finally:  # quitting autosaves; this is for the ways out that do not quit (an error in the app)
+        app.session.pause()  # a training thread still running ends after its step
+        try:
+            saved = app.session.autosave()
+        except (OSError, CheckpointError) as error:
+            print(f"charlm-tui: error: unsaved training could not be autosaved: {error}", file=sys.stderr)
+        else:
+            if saved is not None:
+                print(f"charlm-tui: unsaved training autosaved to {saved}", file=sys.stderr)
     return app.return_code or 0
 
 

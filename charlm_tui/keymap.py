@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from textual.binding import Binding
+from textual.keys import Keys, key_to_character
 
 TEMPERATURE_KEYS = Binding.Group("temp −/+")  # shown as one footer entry
 
@@ -35,6 +36,16 @@ def keymap_file() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "charlm-tui" / "keys.toml"
 
 
+MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
+NAMED_KEYS = {key.value.split("+")[-1] for key in Keys}
+
+
+def is_key(combo: str) -> bool:
+    """Whether Textual knows `combo` as a key: modifiers, then a named key (f5, enter) or a character's name."""
+    *modifiers, base = combo.split("+")
+    return set(modifiers) <= MODIFIERS and (base in NAMED_KEYS or key_to_character(base) is not None)
+
+
 def read_keymap(path: Path) -> dict[str, str]:
     """The remapping in `path` ({binding id: keys}), checked; a ValueError says what is wrong with it."""
     try:
@@ -47,6 +58,9 @@ def read_keymap(path: Path) -> dict[str, str]:
     unknown = sorted(set(keys) - known)
     if unknown:
         raise ValueError(f"unknown binding id {', '.join(unknown)}; the ids are {', '.join(sorted(known))}")
+    bad = sorted({key for combo in keys.values() for key in combo.split(",") if not is_key(key.strip())})
+    if bad:
+        raise ValueError(f"not a key: {', '.join(repr(k) for k in bad)} (keys look like f4, ctrl+g, a, question_mark)")
     owners: dict[str, list[str]] = {}
     for binding in BINDINGS:
         for key in keys.get(binding.id, binding.key).split(","):

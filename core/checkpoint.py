@@ -124,6 +124,17 @@ def _settings_of(data: dict) -> dict:
     return dict(data["settings"])
 
 
+def _trainer_of(data: dict) -> dict:
+    """The trainer's position as saved. A version-1 file kept its epoch's whole shuffled order (as an RNG
+    state), which the epoch keys of version 2 cannot reproduce: such a run goes on from the start of a
+    new order for its current epoch, its steps, losses and weights unchanged."""
+    trainer = dict(data["trainer"])
+    if data["version"] == 1:
+        trainer.pop("shuffle_state", None)
+        trainer.update(epoch_key=None, index=0, epoch_loss_sum=0.0)
+    return trainer
+
+
 def from_json(data, where: str = "checkpoint") -> Checkpoint:
     _require(isinstance(data, dict) and data.get("format") == FORMAT, f"{where} is not a charlm-tui checkpoint")
     version = data.get("version")
@@ -139,7 +150,7 @@ def from_json(data, where: str = "checkpoint") -> Checkpoint:
         # everything is checked before the model is built: its size comes from the file
         check_weights(data["weights"], table_shapes(len(vocab_chars), config.embed_dim, config.hidden_dim,
                                                     config.context_length, config.n_hidden))
-        state = TrainerState.from_json(data["trainer"])
+        state = TrainerState.from_json(_trainer_of(data))
         model = config.build_model(len(vocab_chars))
         model.load_weights(data["weights"])
         corpus = data.get("corpus") or {}

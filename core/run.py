@@ -49,7 +49,7 @@ class Run:
         state = checkpoint.state
         if checkpoint.corpus.get("fingerprint") != corpus_fingerprint(corpus.text):
             # A different text: the weights carry over, the position in the old text does not.
-            state = replace(state, epoch=0, index=0, epoch_loss_sum=0.0, shuffle_state=None)
+            state = replace(state, epoch=0, index=0, epoch_loss_sum=0.0, epoch_key=None)
         elif state.index >= len(split.train):
             raise CheckpointError(f"the checkpoint's position (example {state.index:,} of the epoch) is beyond "
                                   f"the {len(split.train):,} training examples of {corpus.name}: it is damaged")

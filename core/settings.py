@@ -18,13 +18,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.fused import ACTIVATIONS
-from core.model import ENGINES, CharacterLM
+from core.model import ENGINES, CharacterLM, table_shapes
 
 PRESETS = {
     "default": "small and quick: the loss falls within seconds on the default corpus",
     "course": "the course's own configuration (Section 3.5): context 8, embed 32, hidden 128, lr 0.01, 3 epochs",
 }
 NONE_WORDS = ("", "none", "off")  # how an optional setting is left empty
+# What a model may cost here. Measured on a 558,557-parameter model (shakespeare, context 16, embed 32,
+# hidden 512 × 2) on this project's 2-core machine: 60 bytes of memory per parameter, 6e-8 s per
+# parameter per step with the fused engine; the reference engine's graph is about 250× slower.
+MAX_PARAMETERS = 1_000_000
+MAX_SECONDS_PER_STEP = 10.0
+BYTES_PER_PARAMETER = 60
+SECONDS_PER_PARAMETER_STEP = 6e-8
+REFERENCE_SLOWDOWN = 250
 
 
 class SettingError(ValueError):
@@ -191,12 +199,28 @@ class RunConfig:
         return "RunConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.to_json().items()) + ")"
 
     def build_model(self, vocab_size: int) -> CharacterLM:
+        self.check_size(vocab_size)
         return CharacterLM(vocab_size, self.embed_dim, self.hidden_dim, self.context_length, n_hidden=self.n_hidden,
                            activation=self.activation, engine=self.engine, seed=self.seed)
 
     def with_fixed_of(self, other: RunConfig) -> RunConfig:
         """These settings, but the fixed ones (model, split, seed) taken from `other`."""
         return self.replace(**{s.name: getattr(other, s.name) for s in SETTINGS if s.fixed})
+
+    def parameters(self, vocab_size: int) -> int:
+        """How many parameters the model has on a vocabulary of `vocab_size` characters."""
+        return sum(rows * cols for rows, cols in table_shapes(vocab_size, self.embed_dim, self.hidden_dim,
+                                                              self.context_length, self.n_hidden))
+
+    def check_size(self, vocab_size: int) -> None:
+        """A SettingError with the estimate if the model on `vocab_size` characters is too big to train here."""
+        count = self.parameters(vocab_size)
+        seconds = count * SECONDS_PER_PARAMETER_STEP * (REFERENCE_SLOWDOWN if self.engine == "reference" else 1)
+        if count > MAX_PARAMETERS or seconds > MAX_SECONDS_PER_STEP:
+            raise SettingError(
+                f"this model would have {count:,} parameters (≈ {count * BYTES_PER_PARAMETER / 2**20:,.0f} MB, "
+                f"≈ {seconds:.2g} s a step with the {self.engine} engine); the limits are {MAX_PARAMETERS:,} parameters "
+                f"and {MAX_SECONDS_PER_STEP:g} s a step: make the hidden dim, context, embed dim or layers smaller")
 
     def differences(self, other: RunConfig, fixed_only: bool = False) -> list[str]:
         """What changes from this configuration to `other`, in words ("hidden dim 64 → 128")."""

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
+from collections.abc import Sequence
 from typing import Callable, Iterator
 
 from core.data import ExampleView
@@ -97,8 +98,8 @@ class TrainerState:
     epoch: int = 0  # 0-based epoch in progress
     index: int = 0  # examples done in this epoch
     epoch_loss_sum: float = 0.0
-    shuffle_state: list | None = None  # the RNG state this epoch's order was drawn from (None between epochs)
-    rng_state: list | None = None  # the RNG state after drawing it
+    epoch_key: int | None = None  # the key of this epoch's order (None between epochs)
+    rng_state: list | None = None  # the trainer's RNG state after drawing that key
     losses: list[float] = field(default_factory=list)  # every step's loss
     validation: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
 
@@ -123,10 +124,11 @@ class TrainerState:
         _check(isinstance(validation, list) and all(
             isinstance(pair, list) and len(pair) == 2 and _is_count(pair[0]) and pair[0] <= step and _is_finite(pair[1])
             for pair in validation), "trainer.validation must be a list of [step, finite loss] pairs")
-        for name in ("shuffle_state", "rng_state"):
-            _check(data[name] is None or _is_rng_state(data[name]), f"trainer.{name} is not a random generator's state")
-        _check((data["shuffle_state"] is None) == (index == 0), "trainer.shuffle_state does not match trainer.index")
-        return cls(step, epoch, index, float(data["epoch_loss_sum"]), data["shuffle_state"], data["rng_state"],
+        _check(data["rng_state"] is None or _is_rng_state(data["rng_state"]), "trainer.rng_state is not a random generator's state")
+        key = data["epoch_key"]
+        _check(key is None or (_is_count(key) and key < 2**64), "trainer.epoch_key must be empty or a 64-bit whole number")
+        _check((key is None) == (index == 0), "trainer.epoch_key does not match trainer.index")
+        return cls(step, epoch, index, float(data["epoch_loss_sum"]), key, data["rng_state"],
                    [float(x) for x in losses], [(s, float(loss)) for s, loss in validation])
 
 
@@ -162,8 +164,49 @@ def _rng_state_from_json(data: list) -> tuple:
     return version, tuple(internal), gauss_next
 
 
+class EpochOrder(Sequence):
+    """A random order of range(n), worked out one position at a time: `order[i]` is the example taken i-th.
+
+    A 4-round Feistel network keyed by `key` permutes the integers below the smallest even power of two
+    ≥ n; following a value's cycle until it falls below n keeps it a permutation of range(n) (at most
+    four hops on average). Nothing proportional to n is built, so an epoch of a large corpus starts at once.
+    """
+
+    def __init__(self, n: int, key: int):
+        self.n = n
+        self.half = max(1, ((n - 1).bit_length() + 1) // 2)  # bits in each half of a value
+        self.mask = (1 << self.half) - 1
+        rounds = random.Random(key)
+        self.round_keys = [rounds.getrandbits(32) for _ in range(4)]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        if not 0 <= i < self.n:
+            raise IndexError("position beyond the epoch")
+        x = i
+        while True:
+            left, right = x >> self.half, x & self.mask
+            for key in self.round_keys:
+                left, right = right, left ^ (_mix32(right ^ key) & self.mask)
+            x = (left << self.half) | right
+            if x < self.n:
+                return x
+
+
+def _mix32(x: int) -> int:
+    """A 32-bit integer hash (MurmurHash3's finaliser): each output bit depends on every input bit."""
+    x = ((x ^ (x >> 16)) * 0x85EBCA6B) & 0xFFFFFFFF
+    x = ((x ^ (x >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
 class NonFiniteError(ArithmeticError):
     pass
+
+
+VALIDATION_CHUNK = 32  # validation examples between two looks at the cancel flag
 
 
 class Trainer:
@@ -185,12 +228,10 @@ class Trainer:
         self.state = state or TrainerState()
         self.lock = threading.Lock()  # held during a step; snapshot() takes it to read whole weights
         self._rng = random.Random(f"shuffle:{config.seed}")
-        self._order: list[int] = []
         self._recent: deque[float] = deque(maxlen=64)  # wall times of recent steps, for steps/s
         if self.state.rng_state is not None:
             self._rng.setstate(_rng_state_from_json(self.state.rng_state))
-        if self.state.shuffle_state is not None:
-            self._order = self._shuffled(self.state.shuffle_state)
+        self._order = None if self.state.epoch_key is None else EpochOrder(self.epoch_size, self.state.epoch_key)
 
     # --- the run's limits ---
 
@@ -210,25 +251,20 @@ class Trainer:
         total = self.total_steps
         return total is not None and self.state.step >= total
 
-    def _shuffled(self, state: list) -> list[int]:
-        self._rng.setstate(_rng_state_from_json(state))
-        order = list(range(self.epoch_size))
-        self._rng.shuffle(order)
-        return order
-
     def _start_epoch(self) -> None:
-        self.state.shuffle_state = _rng_state_to_json(self._rng.getstate())
-        self._order = self._shuffled(self.state.shuffle_state)
+        self.state.epoch_key = self._rng.getrandbits(64)
         self.state.rng_state = _rng_state_to_json(self._rng.getstate())
+        self._order = EpochOrder(self.epoch_size, self.state.epoch_key)
 
     # --- one step ---
 
-    def step(self) -> list[TrainingEvent]:
-        """Take one SGD step; returns its events. Raises NonFiniteError (weights untouched) on NaN/inf."""
+    def step(self, cancel: threading.Event | None = None) -> list[TrainingEvent]:
+        """Take one SGD step; returns its events. Raises NonFiniteError (weights untouched) on NaN/inf.
+        If `cancel` is set during the step's validation pass, the pass is dropped (the step stays)."""
         events: list[TrainingEvent] = []
         with self.lock:
             state, optimizer, config = self.state, self.optimizer, self.config
-            if not self._order:
+            if self._order is None:
                 self._start_epoch()
             context, target = self.train_examples[self._order[state.index]]
             optimizer.zero_grad()
@@ -257,15 +293,16 @@ class Trainer:
                 state.epoch += 1
                 state.index = 0
                 state.epoch_loss_sum = 0.0
-                state.shuffle_state = None
-                self._order = []
+                state.epoch_key = None
+                self._order = None
             if self.validation_examples and (state.step % config.eval_every == 0 or state.index == 0):
-                validation = self._validation_loss()
-                if not math.isfinite(validation):
-                    raise NonFiniteError(f"the validation loss became {validation} after step {state.step} (the weights "
-                                         "are finite but overflow on held-out text)")
-                events.append(ValidationEvent(state.step, validation))
-                state.validation.append((state.step, validation))
+                validation = self._validation_loss(cancel)
+                if validation is not None:
+                    if not math.isfinite(validation):
+                        raise NonFiniteError(f"the validation loss became {validation} after step {state.step} (the "
+                                             "weights are finite but overflow on held-out text)")
+                    events.append(ValidationEvent(state.step, validation))
+                    state.validation.append((state.step, validation))
         return events
 
     def last_step_event(self) -> StepEvent | None:
@@ -286,12 +323,19 @@ class Trainer:
             return 0.0
         return (len(self._recent) - 1) / max(self._recent[-1] - self._recent[0], 1e-9)
 
-    def _validation_loss(self) -> float:
+    def _validation_loss(self, cancel: threading.Event | None = None) -> float | None:
+        """The mean loss over `eval_examples` evenly spaced validation examples; None if `cancel` was set
+        meanwhile (it is checked every few examples, so a pause never waits for a long pass)."""
         examples = self.validation_examples
         n = min(len(examples), self.config.eval_examples)
         stride = len(examples) / n
         frozen = FrozenModel.from_model(self.model, copy=False)
-        return frozen.mean_loss([examples[int(i * stride)] for i in range(n)])
+        total = 0.0
+        for start in range(0, n, VALIDATION_CHUNK):
+            if cancel is not None and cancel.is_set():
+                return None
+            total += sum(frozen.loss(*examples[int(i * stride)]) for i in range(start, min(n, start + VALIDATION_CHUNK)))
+        return total / n
 
     def validation_loss(self) -> float | None:
         if not self.validation_examples:
@@ -315,7 +359,7 @@ class Trainer:
                 yield StoppedEvent(StopReason.CANCELLED, self.state.step, f"stopped after {self.state.step} steps")
                 return
             try:
-                yield from self.step()
+                yield from self.step(cancel)
             except NonFiniteError as error:
                 yield StoppedEvent(
                     StopReason.NON_FINITE, self.state.step,

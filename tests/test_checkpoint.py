@@ -24,7 +24,7 @@ def test_the_file_holds_everything_to_resume(saved):
     assert data["settings"] == run.config.to_json()
     assert data["settings"]["engine"] == "fused" and data["settings"]["hidden_dim"] == 5
     assert data["trainer"]["step"] == 30 and len(data["trainer"]["losses"]) == 30
-    assert data["trainer"]["rng_state"] is not None and data["trainer"]["shuffle_state"] is not None
+    assert data["trainer"]["rng_state"] is not None and data["trainer"]["epoch_key"] is not None
     assert data["corpus"]["name"] == "proverbs" and len(data["corpus"]["fingerprint"]) == 16
     assert sum(len(r) for t in data["weights"] for r in t) == run.model.num_parameters()
 
@@ -135,6 +135,9 @@ def test_a_version_1_checkpoint_still_loads(saved):
     model_keys = ("context_length", "embed_dim", "hidden_dim", "n_hidden", "activation", "engine")
     data["model"] = {"vocab_size": len(data["vocab"]), **{k: settings.pop(k) for k in model_keys}}
     data["train"], data["version"] = settings, 1
+    data["trainer"]["shuffle_state"] = data["trainer"].pop("epoch_key") and data["trainer"]["rng_state"]
     path.write_text(json.dumps(data))
     loaded = load_checkpoint(path)
     assert loaded.config == run.config and loaded.model.weights() == run.model.weights()
+    assert loaded.state.step == run.trainer.state.step == 30 and loaded.state.losses == run.trainer.state.losses
+    assert loaded.state.index == 0 and loaded.state.epoch_key is None  # its epoch goes on in a new order

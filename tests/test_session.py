@@ -116,7 +116,7 @@ def test_an_error_inside_a_step_fails_the_run(corpus, tmp_path, monkeypatch):
     session = Session(tmp_path / "autosave.json")
     session.new(corpus, TINY)
     session.start()
-    monkeypatch.setattr(session.run.trainer, "step", lambda: (_ for _ in ()).throw(MemoryError("no room")))
+    monkeypatch.setattr(session.run.trainer, "step", lambda cancel: (_ for _ in ()).throw(MemoryError("no room")))
     with pytest.raises(MemoryError):
         list(session.train())
     assert session.phase is Phase.FAILED and "MemoryError: no room" in session.detail

@@ -4,6 +4,7 @@ import threading
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from core.checkpoint import load_checkpoint
 from core.corpora import resolve_corpus
@@ -11,7 +12,7 @@ from core.data import Corpus
 from core.run import Run
 from core.settings import RunConfig, SettingError
 from core.sampling import FrozenModel
-from core.training import (EpochEvent, StepEvent, StoppedEvent, StopReason, ValidationEvent)
+from core.training import (EpochEvent, EpochOrder, StepEvent, StoppedEvent, StopReason, ValidationEvent)
 
 SMALL = dict(context_length=4, embed_dim=8, hidden_dim=32)
 
@@ -208,3 +209,18 @@ def test_last_step_event_is_rebuilt_from_the_state(proverbs, epochs_done):
     assert (rebuilt.step, rebuilt.epoch, rebuilt.index, rebuilt.epoch_size, rebuilt.loss) == \
         (last.step, last.epoch, last.index, last.epoch_size, last.loss)
     assert rebuilt.avg_loss == pytest.approx(last.avg_loss, rel=1e-12)
+
+
+@given(st.integers(1, 3000), st.integers(0, 2**64 - 1))
+@settings(max_examples=60, deadline=None)
+def test_an_epoch_order_is_a_permutation(n, key):
+    order = EpochOrder(n, key)
+    assert sorted(order) == list(range(n))
+
+
+def test_epoch_orders_differ_by_key_and_cost_nothing_up_front():
+    a, b = EpochOrder(1000, 1), EpochOrder(1000, 2)
+    assert list(a) != list(b) and list(a) != list(range(1000))
+    huge = EpochOrder(10**12, 7)  # a list of that many positions would not fit in memory
+    picks = [huge[i] for i in range(1000)]
+    assert all(0 <= p < 10**12 for p in picks) and len(set(picks)) == 1000

@@ -70,5 +70,5 @@ class PathScreen(ModalScreen[str | None]):
 
     @on(Input.Submitted, "#path")
     def _submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip():
+        if event.value.strip() and self.is_current:  # a second Enter before it has closed does nothing
             self.dismiss(event.value.strip())

@@ -16,10 +16,9 @@ from core.data import Corpus, CorpusError
 from core.run import Run
 from charlm_tui.widgets.fields import read_field, setting_field
 from core.model import parameter_table
-from core.settings import PRESETS, SETTINGS, RunConfig, SettingError
+from core.settings import PRESETS, REFERENCE_SLOWDOWN, SETTINGS, RunConfig, SettingError
 
 SPEED_PROBE_STEPS = 30
-REFERENCE_SLOWDOWN = 150  # the course's elementary graph is about this much slower than the fused engine (see benchmarks/)
 
 
 class HyperPanel(Vertical):
@@ -66,7 +65,7 @@ class HyperPanel(Vertical):
         self.seconds_per_step_per_parameter = message.seconds_per_step_per_parameter
 
     def watch_corpus(self) -> None:
-        self.refresh_table()
+        self._changed()  # the model's size depends on the corpus's vocabulary
 
     def watch_seconds_per_step_per_parameter(self) -> None:
         self.refresh_table()
@@ -89,9 +88,12 @@ class HyperPanel(Vertical):
         if problems:
             return None, problems
         try:
-            return RunConfig(**values), []
-        except SettingError as error:  # a rule across settings (epochs or steps)
+            config = RunConfig(**values)
+            if self.corpus is not None:
+                config.check_size(len(self.corpus.vocab))
+        except SettingError as error:  # a rule across settings (epochs or steps), or a model too big
             return None, [str(error)]
+        return config, []
 
     def _changed(self) -> None:
         self.config, self.problems = self._read()
