@@ -97,7 +97,10 @@ class CharLMApp(App):
         return self.key_labels(next(b for b in BINDINGS if b.id == binding_id))[0]
 
     def action_help(self) -> None:
-        keys = [(", ".join(self.key_labels(b)), b.tooltip) for b in BINDINGS if b.id != "help.alt"]
+        rows: dict[str, tuple[list[str], str]] = {}  # by action: F1 and ? share a row
+        for binding in BINDINGS:
+            rows.setdefault(binding.action, ([], binding.tooltip))[0].extend(self.key_labels(binding))
+        keys = [(", ".join(labels), tooltip) for labels, tooltip in rows.values()]
         keys += [("^p", "Command palette: every action by name"), ("Tab / Shift+Tab", "Next / previous field")]
         self.push_screen(HelpScreen(keys))
 

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--sample", type=int, default=200, metavar="N", help="characters to generate after training, 0 for none [%(default)s]")
     for s in (PRINT_EVERY, *SAMPLING):
         if s.name != "length":  # --sample N says how many
-            out.add_argument(s.flag, dest=s.name, type=_parser_of(s), default=s.default, metavar=s.label.upper(),
+            out.add_argument(s.flag, dest=s.name, type=_parser_of(s), default=s.default,
+                             metavar=s.label.upper().replace(" ", "_"),
                              help=f"{s.help} ({s.requirement()}) [{s.show(s.default) or 'off'}]")
     out.add_argument("--prompt", default="", help="text the sample starts from [empty]")
     return parser
@@ -90,7 +91,7 @@ def check_resume_flags(args: argparse.Namespace) -> None:
     fixed += ["--preset"] if hasattr(args, "preset") else []
     if fixed:
         raise SettingError(f"{', '.join(fixed)} cannot change a resumed run (its model and data split are fixed "
-                           "when it starts): drop them, or start a new run without --resume")
+                           f"when it starts): drop {'it' if len(fixed) == 1 else 'them'}, or start a new run without --resume")
 
 
 def main(argv: list[str] | None = None) -> int:

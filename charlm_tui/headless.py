@@ -12,7 +12,7 @@ from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import DEFAULT_CORPUS, resolve_corpus
 from core.data import CorpusError
 from core.sampling import Sampler, prepare_prompt
-from core.session import Phase, Session, SessionError
+from core.session import Phase, Session, SessionError, data_home
 from core.settings import SettingError
 from core.training import EpochEvent, StepEvent, StoppedEvent, StopReason, TrainingEvent, ValidationEvent
 from charlm_tui.cli import given_settings, run_config_from_args
@@ -41,7 +41,7 @@ def _fields(event: TrainingEvent) -> dict:
 
 def _open(args: argparse.Namespace) -> Session:
     """A session holding the run to train: resumed from --resume, or new."""
-    session = Session()
+    session = Session(data_home() / "headless-autosave.json")  # the app's autosave is the app's
     corpus = resolve_corpus(args.corpus) if hasattr(args, "corpus") else None
     resume = getattr(args, "resume", None)
     if not resume:
@@ -79,10 +79,10 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     run, out = session.run, Output(args.json, session)
     trainer = run.trainer
     if not args.json:
-        out.say(f"corpus {run.corpus.name}: {len(run.corpus)} characters, vocabulary {len(run.corpus.vocab)}, "
-                f"{len(trainer.train_examples)} training / {len(trainer.validation_examples or ())} validation examples")
-        out.say(f"model: {run.model.num_parameters()} parameters ({run.model.engine} engine); "
-                f"starting at step {trainer.state.step}")
+        out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
+                f"{len(trainer.train_examples):,} training / {len(trainer.validation_examples or ()):,} validation examples")
+        out.say(f"model: {run.model.num_parameters():,} parameters ({run.model.engine} engine); "
+                f"starting at step {trainer.state.step:,}")
 
     # A signal stops training between two steps; it stays caught until the end, so a second one
     # cannot cut a save short.
@@ -126,10 +126,10 @@ def _save(session: Session, path: str | None, out: Output, prog: str) -> bool:
         print(f"{prog}: error: could not save the checkpoint: {error}", file=sys.stderr)
         return False
     if saved is not None:
-        note = "checkpoint saved to" if path else "training autosaved to (--save PATH keeps it elsewhere)"
-        out.say(f"{note} {saved}", event="saved", path=str(saved))
+        note = f"checkpoint saved to {saved}" if path else f"training saved to {saved} (--save PATH chooses where)"
+        out.say(note, event="saved", path=str(saved))
         if out.reader_gone:
-            print(f"{note} {saved}", file=sys.stderr)
+            print(note, file=sys.stderr)
     return True
 
 

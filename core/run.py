@@ -38,7 +38,7 @@ class Run:
         if corpus.vocab != checkpoint.vocab:
             raise CheckpointError(
                 f"the checkpoint was trained on {checkpoint.corpus.get('name', 'another corpus')}, whose vocabulary "
-                f"has {len(checkpoint.vocab)} characters; {corpus.name}'s has {len(corpus.vocab)}, not the same: "
+                f"has {len(checkpoint.vocab)} characters; the vocabulary of {corpus.name} has {len(corpus.vocab)}, not the same: "
                 "resume on the same corpus"
             )
         config = config or checkpoint.config

@@ -119,8 +119,13 @@ class Session:
         self.start()
 
     def _budget_used_up(self) -> str:
-        return (f"The budget is used up at step {self.step:,}: raise epochs or max steps to train on "
-                "(a finished or stopped model carries on from where it is).")
+        trainer = self.run.trainer
+        config, by_epochs = trainer.config, (trainer.config.epochs or 0) * trainer.epoch_size
+        epochs = f"{config.epochs} epoch ends" if config.epochs == 1 else f"{config.epochs} epochs end"
+        limit = (f"its {epochs} at step {by_epochs:,}: raise epochs"
+                 if config.epochs is not None and by_epochs == trainer.total_steps
+                 else f"its max steps ({config.max_steps:,}) are done: raise max steps")
+        return f"The budget is used up: {limit} to train on (the model carries on from where it is)."
 
     def train(self) -> Iterator[TrainingEvent]:
         """Train until finished, paused, stopped or failed, yielding every event; the phase follows."""
@@ -129,8 +134,8 @@ class Session:
         try:
             for event in self.run.trainer.events(self._cancel):
                 if isinstance(event, StoppedEvent):
-                    self.detail = event.message
                     self.phase = AFTER.get(event.reason, Phase.STOPPED if self._stop_requested else Phase.PAUSED)
+                    self.detail = event.message if self.phase is not Phase.PAUSED else f"paused at step {event.step:,}"
                 yield event
         except Exception as error:
             self.phase, self.detail = Phase.FAILED, f"{type(error).__name__}: {error}"
@@ -208,5 +213,6 @@ def corpus_for(checkpoint: Checkpoint, fallback: Corpus | None = None) -> Corpus
             return corpus
     where = f" ({path})" if path else ""
     raise CorpusError(f"This checkpoint was trained on {name or 'a text'}{where}, which is gone or has changed "
-                      f"(its vocabulary of {len(checkpoint.vocab)} characters does not match): open that text "
-                      "(or one with the same characters) and load again.")
+                      f"(its vocabulary of {len(checkpoint.vocab)} characters does not match): give that text, or one "
+                      "with the same characters (in the app: open it in the corpus panel, then load again; "
+                      "on the command line: --corpus PATH).")

@@ -100,7 +100,8 @@ class Setting:
         else:
             value = float(value)
         if not (math.isfinite(value) and self.minimum <= value <= self.maximum):
-            raise SettingError(f"{self.label} must be {self.requirement()}, not {value:g}")
+            raise SettingError(f"{self.label} must be {self.requirement()}, not {value:,}" if self.kind is int
+                               else f"{self.label} must be {self.requirement()}, not {value:g}")
         return value
 
     def show(self, value: Any) -> str:

@@ -353,10 +353,10 @@ class Trainer:
         taken = 0
         while True:
             if self.finished:
-                yield StoppedEvent(StopReason.FINISHED, self.state.step, f"training finished after {self.state.step} steps")
+                yield StoppedEvent(StopReason.FINISHED, self.state.step, f"training finished after {self.state.step:,} steps")
                 return
             if (cancel is not None and cancel.is_set()) or (max_steps is not None and taken >= max_steps):
-                yield StoppedEvent(StopReason.CANCELLED, self.state.step, f"stopped after {self.state.step} steps")
+                yield StoppedEvent(StopReason.CANCELLED, self.state.step, f"stopped after {self.state.step:,} steps")
                 return
             try:
                 yield from self.step(cancel)

@@ -427,6 +427,7 @@ async def test_help_lists_the_keys(tmp_path):
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         assert ("F5", "Start, pause or resume training") in app.screen.keys
+        assert ("F1, ?", "Show every key") in app.screen.keys
         assert "Save a checkpoint" in dict((d, k) for k, d in app.screen.keys)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -485,7 +486,7 @@ async def test_a_finished_or_stopped_run_trains_on_once_its_budget_is_raised(tmp
             await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED, what="the budget to run out")
             await pilot.press("f5")  # nothing left: it says so, and offers a new model instead
             await pilot.pause()
-            assert isinstance(app.screen, ConfirmScreen) and "raise epochs or max steps" in text_of(app.screen.query_one(Static))
+            assert isinstance(app.screen, ConfirmScreen) and "its max steps (40) are done: raise max steps" in text_of(app.screen.query_one(Static))
             await pilot.press("n")
         else:
             await set_field(pilot, "#max_steps", "100000")

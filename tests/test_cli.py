@@ -35,7 +35,7 @@ def test_json_lines_are_json(capsys):
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["step"] for e in events if e["event"] == "step"] == [10, 20, 30]
     assert events[-3]["event"] == "stopped" and events[-3]["reason"] == "finished"
-    assert events[-2]["event"] == "saved" and events[-2]["path"].endswith("charlm-tui/autosave.json")  # no --save
+    assert events[-2]["event"] == "saved" and events[-2]["path"].endswith("charlm-tui/headless-autosave.json")  # no --save
     assert events[-1]["event"] == "sample" and events[-1]["text"].startswith("The") and len(events[-1]["text"]) == 18
 
 
@@ -125,7 +125,7 @@ def test_resume_alone_finds_the_checkpoints_corpus_and_extends_it(tmp_path, caps
     assert load_checkpoint(ckpt).state.step == 70
     assert main(["--headless", "--resume", ckpt, "--steps", "70", "--sample", "5"]) == 0  # nothing left: still samples
     out = capsys.readouterr().out
-    assert "budget is used up at step 70" in out and "--- sample" in out
+    assert "budget is used up: its max steps (70) are done" in out and "--- sample" in out
 
 
 @pytest.mark.parametrize("flags", [["--hidden", "9"], ["--preset", "course"], ["--val-fraction", "0.2"], ["--seed", "4"]])

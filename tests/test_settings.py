@@ -112,7 +112,7 @@ def test_presets_are_built_from_the_declarations():
 
 
 def test_a_config_is_checked_and_immutable():
-    with pytest.raises(SettingError, match="hidden dim must be a whole number from 1 to 1,024, not 100000"):
+    with pytest.raises(SettingError, match="hidden dim must be a whole number from 1 to 1,024, not 100,000"):
         RunConfig(hidden_dim=100_000)
     with pytest.raises(SettingError, match="epochs or a step budget"):
         RunConfig(epochs=None)

@@ -32,8 +32,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table)
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("escape,n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes")]
+class ConfirmScreen(ModalScreen[bool | None]):
+    """A yes/no question; Esc closes it with None: neither answer."""
+
+    BINDINGS = [Binding("n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes"),
+                Binding("escape", "answer(None)", "Cancel")]
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No"):
         super().__init__()

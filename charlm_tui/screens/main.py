@@ -132,8 +132,8 @@ class MainScreen(Screen):
         self.query_one(HyperPanel).corpus = message.corpus
         run = self.session.run
         if run is not None and run.corpus.name != message.corpus.name:
-            self.notify(f"The current model stays on {run.corpus.name}. Pause or stop it, then "
-                        f"{self.app.key_label('train.toggle')} offers a new model on {message.corpus.name}.")
+            self.notify(f"The current model stays on {run.corpus.name}; {self.app.key_label('train.toggle')} will "
+                        f"offer a new model on {message.corpus.name} (it asks before discarding anything).")
 
     @on(SettingsChanged)
     def _settings_changed(self, message: SettingsChanged) -> None:
@@ -167,7 +167,7 @@ class MainScreen(Screen):
                           f"({self.session.step:,} steps) and train a new one? ({self.app.key_label('checkpoint.save')} "
                           "saves it first.)\nKeep puts the settings back to the current model's.",
                           yes="New model", no="Keep"),
-            lambda discard: self._train_new() if discard else self._keep_current(),
+            lambda discard: self._train_new() if discard else None if discard is None else self._keep_current(),
         )
 
     def _keep_current(self) -> None:
