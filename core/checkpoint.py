@@ -8,7 +8,6 @@ and the vocabulary, and says what is wrong in a CheckpointError.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -37,10 +36,6 @@ class Checkpoint:
     config: RunConfig
     state: TrainerState
     corpus: dict  # the text trained on: name, path, whether bundled, characters, fingerprint
-
-
-def corpus_fingerprint(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def to_json(checkpoint: Checkpoint) -> dict:

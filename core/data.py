@@ -8,11 +8,13 @@ not millions of little lists.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 
@@ -130,6 +132,11 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.text)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Names this exact text (a checkpoint keeps it, to know the text it was trained on)."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
 
     def check_context(self, context_length: int) -> None:
         if len(self.text) <= context_length:

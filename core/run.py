@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from core.checkpoint import Checkpoint, CheckpointError, corpus_fingerprint, load_checkpoint, save_checkpoint
+from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from core.corpora import is_bundled
 from core.data import Corpus
 from core.model import CharacterLM
@@ -47,7 +47,7 @@ class Run:
             raise CheckpointError(f"a resumed run keeps the settings it started with; these differ: {', '.join(fixed)}")
         split = corpus.split(config.context_length, config.validation_fraction)
         state = checkpoint.state
-        if checkpoint.corpus.get("fingerprint") != corpus_fingerprint(corpus.text):
+        if checkpoint.corpus.get("fingerprint") != corpus.fingerprint:
             # A different text: the weights carry over, the position in the old text does not.
             state = replace(state, epoch=0, index=0, epoch_loss_sum=0.0, epoch_key=None)
         elif state.index >= len(split.train):
@@ -63,7 +63,7 @@ class Run:
     def to_checkpoint(self) -> Checkpoint:
         corpus = self.corpus
         about = {"name": corpus.name, "path": corpus.source, "bundled": is_bundled(corpus),
-                 "characters": len(corpus.text), "fingerprint": corpus_fingerprint(corpus.text)}
+                 "characters": len(corpus.text), "fingerprint": corpus.fingerprint}
         return Checkpoint(self.model, corpus.vocab, self.config, self.trainer.state, about)
 
     @classmethod

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterator
 
-from core.checkpoint import Checkpoint, CheckpointError, corpus_fingerprint, load_checkpoint
+from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.corpora import bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
 from core.run import Run
@@ -74,7 +74,7 @@ class Session:
         if self.run is None or config is None:
             return []
         changes = self.run.config.differences(config, fixed_only=True)
-        if corpus is not None and corpus_fingerprint(corpus.text) != corpus_fingerprint(self.run.corpus.text):
+        if corpus is not None and corpus.fingerprint != self.run.corpus.fingerprint:
             changes.append(f"corpus {self.run.corpus.name} → {corpus.name}")
         return changes
 
@@ -208,7 +208,7 @@ def corpus_for(checkpoint: Checkpoint, fallback: Corpus | None = None) -> Corpus
     if fallback is not None:
         found.append(fallback)
     fingerprint = about.get("fingerprint")
-    for corpus in sorted(found, key=lambda c: corpus_fingerprint(c.text) != fingerprint):
+    for corpus in sorted(found, key=lambda c: c.fingerprint != fingerprint):
         if corpus.vocab == checkpoint.vocab:
             return corpus
     where = f" ({path})" if path else ""
