@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
+from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -59,7 +60,7 @@ class CharLMApp(App):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a kill, or the terminal closed: quit like ^Q
             try:
-                loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
+                loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit, True))
             except (NotImplementedError, RuntimeError, ValueError):
                 break  # no signals here (not the main thread, or not POSIX)
             self._signals.append(sig)
@@ -114,8 +115,10 @@ class CharLMApp(App):
 
     # --- quitting ------------------------------------------------------------------------------
 
-    async def action_quit(self) -> None:
-        """Stop the workers, autosave a model with unsaved training, then exit."""
+    async def action_quit(self, unattended: bool = False) -> None:
+        """Stop the workers, autosave a model with unsaved training, then exit, saying where it went.
+
+        `unattended` (a signal: nobody may be there to answer) exits even when nothing could be saved."""
         if self.quitting:
             return
         self.quitting = True
@@ -125,8 +128,11 @@ class CharLMApp(App):
         except (WorkerFailed, WorkerCancelled):
             pass  # already reported; what matters here is that the thread has ended
         try:
-            self.session.autosave()
+            saved = self.session.autosave()
         except (OSError, CheckpointError) as error:
+            if unattended:
+                self.exit(return_code=1, message=Text(f"charlm-tui: error: unsaved training could not be saved: {error}"))
+                return
             self.quitting = False
             self.main.follow_session()
             self.notify(f"Autosave to {self.session.autosave_path} failed: {error}. Save with "
@@ -134,4 +140,4 @@ class CharLMApp(App):
                         severity="error", timeout=15)
             self.session.saved_step = self.session.step  # a second quit leaves
             return
-        self.exit()
+        self.exit(message=None if saved is None else Text(f"charlm-tui: unsaved training autosaved to {saved}"))

@@ -105,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         from charlm_tui.headless import run_headless
 
-        return run_headless(args, parser)
+        try:
+            return run_headless(args, parser)
+        except KeyboardInterrupt:  # before training began (loading a large checkpoint, say): nothing to save
+            print("charlm-tui: interrupted", file=sys.stderr)
+            return 130
     from charlm_tui.app import CharLMApp
 
     app = CharLMApp(corpus=getattr(args, "corpus", DEFAULT_CORPUS), resume=getattr(args, "resume", None), config=config)

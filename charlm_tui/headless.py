@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import threading
 
 from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import DEFAULT_CORPUS, resolve_corpus
@@ -52,20 +53,25 @@ def _open(args: argparse.Namespace) -> Session:
 
 
 class Output:
-    """Progress lines on stdout, as text or JSON. A reader that goes away (`| head`) stops the printing,
-    not the run: training pauses, and its work is still saved."""
+    """Progress lines on stdout, as text or JSON. An output that fails — a reader gone (`| head`), a full
+    disk — stops the printing and the training, not the saving."""
 
-    def __init__(self, as_json: bool, session: Session):
-        self.as_json, self.session, self.reader_gone = as_json, session, False
+    def __init__(self, as_json: bool, stop: threading.Event):
+        self.as_json, self.stop = as_json, stop
+        self.gone = False  # nothing more can be printed
+        self.failure: str | None = None  # why, when it was more than a reader going away
 
     def say(self, line: str, **fields) -> None:
-        if self.reader_gone:
+        if self.gone:
             return
         try:
             print(json.dumps(fields, allow_nan=False) if self.as_json else line, flush=True)
-        except BrokenPipeError:
-            self.reader_gone = True
-            self.session.pause()
+        except OSError as error:
+            self.gone = True
+            self.stop.set()
+            if not isinstance(error, BrokenPipeError):
+                self.failure = f"cannot write the output: {error.strerror or error}"
+                print(f"charlm-tui: error: {self.failure}", file=sys.stderr)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting flushes nowhere
 
 
@@ -76,28 +82,33 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             check_save_path(args.save, session.run.corpus.source)
     except (CorpusError, CheckpointError, SettingError, SessionError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    run, out = session.run, Output(args.json, session)
-    trainer = run.trainer
-    if not args.json:
-        out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
-                f"{len(trainer.train_examples):,} training / {len(trainer.validation_examples or ()):,} validation examples")
-        out.say(f"model: {run.model.num_parameters():,} parameters ({run.model.engine} engine); "
-                f"starting at step {trainer.state.step:,}")
+    # From here a signal, or an output that fails, stops the run between two steps (and a sample between
+    # two characters); the signals stay caught to the end, so a second one cannot cut a save short.
+    stop = threading.Event()
 
-    # A signal stops training between two steps; it stays caught until the end, so a second one
-    # cannot cut a save short.
-    signals = []
-    previous = {sig: signal.signal(sig, lambda number, _: signals.append(number) or session.pause())
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    def interrupt(*_) -> None:
+        stop.set()
+        session.pause()
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    out = Output(args.json, stop)
     try:
-        error = _train(session, out, args.print_every)
+        run = session.run
+        trainer = run.trainer
+        if not args.json:
+            out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
+                    f"{len(trainer.train_examples):,} training / {len(trainer.validation_examples or ()):,} "
+                    "validation examples")
+            out.say(f"model: {run.model.num_parameters():,} parameters ({run.model.engine} engine); "
+                    f"starting at step {trainer.state.step:,}")
+        error = None if stop.is_set() else _train(session, out, args.print_every)
         saved = _save(session, getattr(args, "save", None), out, parser.prog)
-        if args.sample > 0 and not signals and not out.reader_gone:
-            _sample(session, args, out)
+        if args.sample > 0 and not stop.is_set():
+            _sample(session, args, out, stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 1 if error or not saved or session.phase is Phase.FAILED else 0
+    return 1 if error or out.failure or not saved or session.phase is Phase.FAILED else 0
 
 
 def _train(session: Session, out: Output, print_every: int) -> str | None:
@@ -107,6 +118,8 @@ def _train(session: Session, out: Output, print_every: int) -> str | None:
     except SessionError as error:  # nothing left to train: the checkpoint can still be sampled
         out.say(str(error), event="stopped", reason="finished", step=session.step, message=str(error))
         return None
+    if out.stop.is_set():  # a signal between the check and the start
+        session.pause()
     total = session.run.trainer.total_steps
     try:
         for event in session.train():
@@ -128,15 +141,15 @@ def _save(session: Session, path: str | None, out: Output, prog: str) -> bool:
     if saved is not None:
         note = f"checkpoint saved to {saved}" if path else f"training saved to {saved} (--save PATH chooses where)"
         out.say(note, event="saved", path=str(saved))
-        if out.reader_gone:
+        if out.gone:
             print(note, file=sys.stderr)
     return True
 
 
-def _sample(session: Session, args: argparse.Namespace, out: Output) -> None:
+def _sample(session: Session, args: argparse.Namespace, out: Output, stop: threading.Event) -> None:
     run = session.run
     sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=run.config.seed)
     prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
-    text = prompt.text + "".join(sampler.stream(prompt, args.sample, args.temperature, args.top_k))
+    text = prompt.text + "".join(sampler.stream(prompt, args.sample, args.temperature, args.top_k, stop))
     out.say(f"--- sample (temperature {args.temperature:g}) ---\n{text}", event="sample", text=text,
             skipped=prompt.skipped)

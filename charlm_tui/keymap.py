@@ -9,6 +9,8 @@ from pathlib import Path
 from textual.binding import Binding
 from textual.keys import Keys, key_to_character
 
+from core.data import read_file_text
+
 TEMPERATURE_KEYS = Binding.Group("temp −/+")  # shown as one footer entry
 
 APP_BINDINGS = [
@@ -49,9 +51,9 @@ def is_key(combo: str) -> bool:
 def read_keymap(path: Path) -> dict[str, str]:
     """The remapping in `path` ({binding id: keys}), checked; a ValueError says what is wrong with it."""
     try:
-        keys = tomllib.loads(path.read_text(encoding="utf-8")).get("keys", {})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ValueError(str(error)) from None
+        keys = tomllib.loads(read_file_text(path, 64 * 1024, "keymap", ValueError)).get("keys", {})
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"not TOML: {error}") from None
     if not isinstance(keys, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
         raise ValueError("every entry of [keys] must be id = \"key\"")
     known = {b.id for b in BINDINGS}

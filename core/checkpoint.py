@@ -106,7 +106,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     raw = read_file_text(path, MAX_CHECKPOINT_BYTES, "checkpoint", CheckpointError)
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # ValueError: bad JSON, or a number of thousands of digits
         raise CheckpointError(f"{path} is not a checkpoint (not valid JSON: {error})") from None
     return from_json(data, str(path))
 
@@ -116,7 +116,7 @@ def _settings_of(data: dict) -> dict:
     if data["version"] == 1:
         model = {k: v for k, v in dict(data["model"]).items() if k != "vocab_size"}
         return {**model, **dict(data["train"])}
-    return dict(data["settings"])
+    return data["settings"]
 
 
 def _trainer_of(data: dict) -> dict:
@@ -133,23 +133,28 @@ def _trainer_of(data: dict) -> dict:
 def from_json(data, where: str = "checkpoint") -> Checkpoint:
     _require(isinstance(data, dict) and data.get("format") == FORMAT, f"{where} is not a charlm-tui checkpoint")
     version = data.get("version")
-    _require(version in (1, VERSION), f"{where} has format version {version!r}; this charlm-tui reads versions 1 and {VERSION}")
+    _require(type(version) is int and version in (1, VERSION),
+             f"{where} has format version {version!r}; this charlm-tui reads versions 1 and {VERSION}")
     try:
         vocab_chars = data["vocab"]
         _require(isinstance(vocab_chars, str) and len(vocab_chars) > 0 and len(set(vocab_chars)) == len(vocab_chars),
                  f"{where}: the vocabulary must be a string of distinct characters")
+        settings = _settings_of(data)
+        _require(isinstance(settings, dict), f"{where}: the settings must be an object")
         try:
-            config = RunConfig(**_settings_of(data))
+            config = RunConfig(**settings)
         except SettingError as error:
             raise CheckpointError(f"{where}: {error}") from None
+        corpus = data.get("corpus") or {}
+        _require(isinstance(corpus, dict) and all(isinstance(corpus.get(key, ""), str) for key in ("name", "fingerprint"))
+                 and isinstance(corpus.get("path"), (str, type(None))) and isinstance(corpus.get("bundled", False), bool),
+                 f"{where}: corpus must be an object with a name, a path or null, and a fingerprint (strings)")
         # everything is checked before the model is built: its size comes from the file
         check_weights(data["weights"], table_shapes(len(vocab_chars), config.embed_dim, config.hidden_dim,
                                                     config.context_length, config.n_hidden))
         state = TrainerState.from_json(_trainer_of(data))
         model = config.build_model(len(vocab_chars))
         model.load_weights(data["weights"])
-        corpus = data.get("corpus") or {}
-        _require(isinstance(corpus, dict), f"{where}: corpus must be an object")
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as error:

@@ -15,6 +15,7 @@ thread, the command line in its main thread), and `pause()` / `stop()` may be ca
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from enum import Enum
 from pathlib import Path
@@ -168,11 +169,21 @@ class Session:
         return saved
 
     def autosave(self) -> Path | None:
-        """Save to the autosave file if there is unsaved training; the path, or None when nothing needed saving."""
+        """Save unsaved training to the autosave file — or, if that cannot be written, beside it or in the
+        temporary folder; the path, or None when nothing needed saving. Raises the first place's error
+        only when no place would take it."""
         if self.run is None or self.unsaved_steps <= 0:
             return None
-        self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
-        return self.save(self.autosave_path)
+        name = f"charlm-tui-autosave-{os.getpid()}.json"
+        places = [self.autosave_path, self.autosave_path.with_name(name), Path(tempfile.gettempdir()) / name]
+        first_error = None
+        for place in places:
+            try:
+                place.parent.mkdir(parents=True, exist_ok=True)
+                return self.save(place)
+            except (OSError, CheckpointError) as error:
+                first_error = first_error or error
+        raise first_error
 
     def load(self, path: str | Path, corpus: Corpus | None = None, changes: dict | None = None,
              fallback: Corpus | None = None) -> Run:

@@ -115,7 +115,9 @@ class TrainerState:
         for name in ("step", "epoch", "index"):
             _check(_is_count(data[name]), f"trainer.{name} must be a whole number ≥ 0")
         _check(index <= step, "trainer.index is beyond the steps taken")
-        _check(_is_finite(data["epoch_loss_sum"]), "trainer.epoch_loss_sum must be a finite number")
+        _check(epoch <= step, "trainer.epoch is beyond the steps taken")
+        _check(_is_finite(data["epoch_loss_sum"]) and data["epoch_loss_sum"] >= 0,
+               "trainer.epoch_loss_sum must be a finite number ≥ 0 (a sum of losses)")
         losses = data["losses"]
         _check(isinstance(losses, list) and all(_is_finite(x) for x in losses),
                "trainer.losses must be a list of finite numbers")
