@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Callable
 
 from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import DEFAULT_CORPUS, resolve_corpus
@@ -56,8 +57,8 @@ class Output:
     """Progress lines on stdout, as text or JSON. An output that fails — a reader gone (`| head`), a full
     disk — stops the printing and the training, not the saving."""
 
-    def __init__(self, as_json: bool, stop: threading.Event):
-        self.as_json, self.stop = as_json, stop
+    def __init__(self, as_json: bool, interrupt: Callable[[], None]):
+        self.as_json, self.interrupt = as_json, interrupt
         self.gone = False  # nothing more can be printed
         self.failure: str | None = None  # why, when it was more than a reader going away
 
@@ -68,7 +69,7 @@ class Output:
             print(json.dumps(fields, allow_nan=False) if self.as_json else line, flush=True)
         except OSError as error:
             self.gone = True
-            self.stop.set()
+            self.interrupt()
             if not isinstance(error, BrokenPipeError):
                 self.failure = f"cannot write the output: {error.strerror or error}"
                 print(f"charlm-tui: error: {self.failure}", file=sys.stderr)
@@ -91,7 +92,7 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         session.pause()
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    out = Output(args.json, stop)
+    out = Output(args.json, interrupt)
     try:
         run = session.run
         trainer = run.trainer
@@ -101,7 +102,7 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
                     "validation examples")
             out.say(f"model: {run.model.num_parameters():,} parameters ({run.model.engine} engine); "
                     f"starting at step {trainer.state.step:,}")
-        error = None if stop.is_set() else _train(session, out, args.print_every)
+        error = None if stop.is_set() else _train(session, out, args.print_every, stop)
         saved = _save(session, getattr(args, "save", None), out, parser.prog)
         if args.sample > 0 and not stop.is_set():
             _sample(session, args, out, stop)
@@ -111,14 +112,14 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return 1 if error or out.failure or not saved or session.phase is Phase.FAILED else 0
 
 
-def _train(session: Session, out: Output, print_every: int) -> str | None:
+def _train(session: Session, out: Output, print_every: int, stop: threading.Event) -> str | None:
     """Train to the end of the budget, a signal or a failure; what went wrong, if something did."""
     try:
         session.resume()
     except SessionError as error:  # nothing left to train: the checkpoint can still be sampled
         out.say(str(error), event="stopped", reason="finished", step=session.step, message=str(error))
         return None
-    if out.stop.is_set():  # a signal between the check and the start
+    if stop.is_set():  # a signal, or an output that failed, between the check and the start
         session.pause()
     total = session.run.trainer.total_steps
     try:
