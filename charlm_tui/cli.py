@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:  # before training began (loading a large checkpoint, say): nothing to save
             print("charlm-tui: interrupted", file=sys.stderr)
             return 130
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not all(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout)):
         parser.exit(2, f"{parser.prog}: error: the app needs a terminal (for a remote one: ssh -t); "
                        "without one, train with --headless\n")
     from charlm_tui.app import CharLMApp

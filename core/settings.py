@@ -29,7 +29,7 @@ NONE_WORDS = ("", "none", "off")  # how an optional setting is left empty
 # hidden 512 × 2) on this project's 2-core machine: 60 bytes of memory per parameter, 6e-8 s per
 # parameter per step with the fused engine; the reference engine's graph is 200-370× slower (course configuration).
 MAX_PARAMETERS = 1_000_000
-MAX_SECONDS_PER_STEP = 3.0  # a pause or a quit waits for the step under way
+MAX_SECONDS_PER_STEP = 1.0  # a pause or a quit waits for the step under way
 BYTES_PER_PARAMETER = 60
 SECONDS_PER_PARAMETER_STEP = 6e-8
 REFERENCE_SLOWDOWN = 300
