@@ -193,9 +193,10 @@ def read_file_text(path: str | Path, limit: int, what: str, error: type[ValueErr
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         with open(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            opened = os.fstat(file.fileno())
+            if not stat.S_ISREG(opened.st_mode):
                 raise error(f"{path} is not a regular file: choose a {what} file.")
-            raw = file.read(limit + 1)
+            raw = file.read(min(opened.st_size, limit) + 1)  # read(n) allocates n bytes up front
     except OSError as problem:
         raise error(f"{path} cannot be read ({problem.strerror or problem}).") from None
     if len(raw) > limit:
