@@ -60,6 +60,7 @@ def read_keymap(path: Path) -> dict[str, str]:
     unknown = sorted(set(keys) - known)
     if unknown:
         raise ValueError(f"unknown binding id {', '.join(unknown)}; the ids are {', '.join(sorted(known))}")
+    keys = {binding_id: ",".join(key.strip() for key in combo.split(",")) for binding_id, combo in keys.items()}
     bad = sorted({key for combo in keys.values() for key in combo.split(",") if not is_key(key.strip())})
     if bad:
         raise ValueError(f"not a key: {', '.join(repr(k) for k in bad)} (keys look like f4, ctrl+g, a, question_mark)")

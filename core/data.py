@@ -201,7 +201,7 @@ def read_file_text(path: str | Path, limit: int, what: str, error: type[ValueErr
         raise error(f"{path} cannot be read ({problem.strerror or problem}).") from None
     if len(raw) > limit:
         raise error(f"{path} is over {limit / 2**20:.0f} MB, the limit: use a smaller {what}.")
-    if b"\x00" in raw[:8192]:
+    if b"\x00" in raw:
         raise error(f"{path} looks binary (it has NUL bytes): choose a {what} file.")
     try:
         text = raw.decode("utf-8")

@@ -153,7 +153,8 @@ def _is_rng_state(data) -> bool:
             and len(data[1]) == 625 and (data[2] is None or _is_finite(data[2]))):
         return False
     *words, position = data[1]
-    return all(_is_count(w) and w < 2**32 for w in words) and _is_count(position) and position <= 624
+    return (all(_is_count(w) and w < 2**32 for w in words) and any(words)  # all zeros would never change
+            and _is_count(position) and position <= 624)
 
 
 def _rng_state_to_json(state: tuple) -> list:

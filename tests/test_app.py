@@ -513,3 +513,11 @@ async def test_a_checkpoint_with_a_large_validation_fraction_loads_and_continues
         await set_field(pilot, "#max_steps", "50")
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED and steps(app) == 50, what="training on")
+
+
+def test_keymap_keys_are_trimmed(tmp_path):
+    from charlm_tui.keymap import read_keymap
+
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[keys]\n"train.toggle" = " f4 , ctrl+g "\n', encoding="utf-8")
+    assert read_keymap(keys) == {"train.toggle": "f4,ctrl+g"}

@@ -141,3 +141,10 @@ def test_a_version_1_checkpoint_still_loads(saved):
     assert loaded.config == run.config and loaded.model.weights() == run.model.weights()
     assert loaded.state.step == run.trainer.state.step == 30 and loaded.state.losses == run.trainer.state.losses
     assert loaded.state.index == 0 and loaded.state.epoch_key is None  # its epoch goes on in a new order
+
+
+def test_an_all_zero_random_state_is_refused(saved):
+    _, path = saved
+    corrupt(path, lambda d: d["trainer"]["rng_state"].__setitem__(1, [0] * 624 + [624]))
+    with pytest.raises(CheckpointError, match="rng_state"):
+        load_checkpoint(path)

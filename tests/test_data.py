@@ -87,3 +87,10 @@ def test_crlf_is_normalised(tmp_path):
     path = tmp_path / "dos.txt"
     path.write_bytes(b"one\r\ntwo\r\n")
     assert read_text(path) == "one\ntwo\n"
+
+
+def test_a_nul_byte_anywhere_marks_a_file_binary(tmp_path):
+    path = tmp_path / "late.txt"
+    path.write_bytes(b"a" * 10_000 + b"\x00" + b"b" * 10)
+    with pytest.raises(CorpusError, match="binary"):
+        read_text(path)
