@@ -155,7 +155,7 @@ class Session:
             self._stop_requested = True
             self.pause()
         elif self.phase is Phase.PAUSED and self.run is not None:
-            self.phase = Phase.STOPPED
+            self.phase, self.detail = Phase.STOPPED, f"stopped at step {self.step:,}"
 
     # --- checkpoints ---
 

@@ -99,7 +99,7 @@ def test_stop_while_paused(corpus, tmp_path):
     session = Session(tmp_path / "autosave.json")
     session.new(corpus, TINY)
     session.stop()
-    assert session.phase is Phase.STOPPED
+    assert session.phase is Phase.STOPPED and session.detail == "stopped at step 0"
 
 
 def test_a_non_finite_step_fails_the_run_and_a_lower_rate_recovers_it(corpus, tmp_path):
