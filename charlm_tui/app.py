@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
@@ -89,10 +90,14 @@ class CharLMApp(App):
                 return
             self.set_keymap(self.keys)
 
+    def keys_of(self, binding: Binding) -> list[str]:
+        """The keys bound to `binding`, after any remapping: f5, ctrl+s, ..."""
+        return self.keys.get(binding.id, binding.key).split(",")
+
     def key_labels(self, binding: Binding) -> list[str]:
-        """How the keys bound to `binding` (after any remapping) are shown: F5, ^s, ..."""
-        keys = self.keys.get(binding.id, binding.key).split(",")
-        return [k.upper() if k[1:].isdigit() else self.get_key_display(Binding(k, binding.action)) for k in keys]
+        """How the keys bound to `binding` are shown: F5, ^s, ..."""
+        return [k.upper() if k[1:].isdigit() else self.get_key_display(Binding(k, binding.action))
+                for k in self.keys_of(binding)]
 
     def key_label(self, binding_id: str) -> str:
         return self.key_labels(next(b for b in BINDINGS if b.id == binding_id))[0]
@@ -109,9 +114,9 @@ class CharLMApp(App):
         yield from super().get_system_commands(screen)
         for binding in BINDINGS:
             if binding.id not in ("help.alt", "quit"):
-                target = self if binding in APP_BINDINGS else self.main
+                attempt = self.run_action if binding in APP_BINDINGS else self.main.attempt  # says why, when refused
                 yield SystemCommand(binding.description, f"{binding.tooltip} ({self.key_label(binding.id)})",
-                                    lambda action=binding.action, target=target: target.run_action(action))
+                                    partial(attempt, binding.action))
 
     # --- quitting ------------------------------------------------------------------------------
 

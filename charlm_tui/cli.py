@@ -44,11 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,  # a flag not given is absent, so it is known what was given
     )
     parser.add_argument("--headless", action="store_true", default=False, help="train without the TUI, printing progress lines")
-    parser.add_argument("--corpus", help=f"a bundled corpus name or a path to a UTF-8 text file [{DEFAULT_CORPUS}; "
-                        "with --resume, the checkpoint's own text]")
+    parser.add_argument("--corpus", help=f"a bundled corpus name or a path to a UTF-8 text file [the preset's: "
+                        f"{DEFAULT_CORPUS}, or {PRESETS['course'].corpus} with --preset course; with --resume, the "
+                        "checkpoint's own text]")
     parser.add_argument("--resume", metavar="CKPT", help="carry on from a checkpoint file (its model settings stay)")
     parser.add_argument("--preset", choices=list(PRESETS), help="starting hyperparameters: "
-                        + "; ".join(f"{name}: {about}" for name, about in PRESETS.items()) + " [default]")
+                        + "; ".join(f"{name}: {preset.about}" for name, preset in PRESETS.items()) + " [default]")
     groups = {"model": parser.add_argument_group("model (fixed when a run starts; defaults from the preset)"),
               "training": parser.add_argument_group("training (defaults from the preset)")}
     default = RunConfig.preset("default")
@@ -71,11 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def given_settings(args: argparse.Namespace) -> dict:
-    """The settings given on the command line. --steps alone bounds a run by steps only."""
+    """The settings given on the command line. --steps alone bounds a run by steps only, --epochs alone by epochs."""
     given = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
-    if given.get("max_steps") is not None and "epochs" not in given:
-        given["epochs"] = None
+    for budget, other in (("max_steps", "epochs"), ("epochs", "max_steps")):
+        if given.get(budget) is not None and other not in given:
+            given[other] = None
     return given
+
+
+def corpus_from_args(args: argparse.Namespace) -> str:
+    """--corpus, else the preset's own text."""
+    return getattr(args, "corpus", PRESETS[getattr(args, "preset", "default")].corpus)
 
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                        "without one, train with --headless\n")
     from charlm_tui.app import CharLMApp
 
-    app = CharLMApp(corpus=getattr(args, "corpus", DEFAULT_CORPUS), resume=getattr(args, "resume", None), config=config)
+    app = CharLMApp(corpus=corpus_from_args(args), resume=getattr(args, "resume", None), config=config)
     try:
         app.run()
     finally:  # quitting autosaves; this is for the ways out that do not quit (an error in the app)

@@ -11,19 +11,19 @@ import threading
 from typing import Callable
 
 from core.checkpoint import CheckpointError, check_save_path
-from core.corpora import DEFAULT_CORPUS, resolve_corpus
+from core.corpora import resolve_corpus
 from core.data import CorpusError
 from core.sampling import Sampler, prepare_prompt
 from core.session import Phase, Session, SessionError, data_home
 from core.settings import SettingError
 from core.training import EpochEvent, StepEvent, StoppedEvent, StopReason, TrainingEvent, ValidationEvent
-from charlm_tui.cli import given_settings, run_config_from_args
+from charlm_tui.cli import corpus_from_args, given_settings, run_config_from_args
 
 
 def _line(event: TrainingEvent, total: int | None) -> str:
     if isinstance(event, StepEvent):
         of = f"/{total}" if total else ""
-        return (f"step {event.step}{of}  epoch {event.epoch}  loss {event.loss:.4f}  avg {event.avg_loss:.4f}  "
+        return (f"step {event.step}{of}  epoch {event.epoch}  example loss {event.loss:.4f}  avg {event.avg_loss:.4f}  "
                 f"ppl {event.perplexity:.2f}  {event.steps_per_sec:.0f} steps/s")
     if isinstance(event, EpochEvent):
         return f"epoch {event.epoch} complete  loss {event.avg_loss:.4f}  perplexity {event.perplexity:.2f}"
@@ -47,7 +47,7 @@ def _open(args: argparse.Namespace) -> Session:
     corpus = resolve_corpus(args.corpus) if hasattr(args, "corpus") else None
     resume = getattr(args, "resume", None)
     if not resume:
-        session.new(corpus or resolve_corpus(DEFAULT_CORPUS), run_config_from_args(args))
+        session.new(corpus or resolve_corpus(corpus_from_args(args)), run_config_from_args(args))
         return session
     session.load(resume, corpus, given_settings(args))
     return session
@@ -100,6 +100,8 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
                     f"{len(trainer.train_examples):,} training / {len(trainer.validation_examples or ()):,} "
                     "validation examples")
+            if run.validation_note:
+                out.say(run.validation_note)
             out.say(f"model: {run.model.num_parameters():,} parameters ({run.model.engine} engine); "
                     f"starting at step {trainer.state.step:,}")
         error = None if stop.is_set() else _train(session, out, args.print_every, stop)

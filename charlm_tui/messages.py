@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from core.data import Corpus
+from core.metrics import Verdict
 from core.settings import RunConfig
 from core.training import StopReason
 
@@ -19,13 +20,14 @@ class TrainingProgress(Message):
     total_steps: int | None
     epoch: int
     epochs: int | None
-    loss: float
-    avg_loss: float
-    perplexity: float
+    loss: float  # smoothed over the last ~50 steps: the one to watch
+    example_loss: float  # the last step's single example: noisy
+    avg_loss: float  # the course's running average over this epoch
     steps_per_sec: float
     curve: list[float]  # smoothed training loss over the whole run, downsampled
     validation_curve: list[float]
     validation_loss: float | None
+    verdict: Verdict  # in words: is validation still improving?
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, TrainingProgress)
@@ -63,6 +65,13 @@ class SpeedMeasured(Message):
 @dataclass
 class CorpusChosen(Message):
     corpus: Corpus
+
+
+@dataclass
+class PresetChosen(Message):
+    """A preset was chosen in the form: its settings are in; its corpus is to be selected."""
+
+    corpus: str
 
 
 @dataclass

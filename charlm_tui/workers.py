@@ -9,7 +9,7 @@ from typing import Callable
 from textual.message import Message
 
 from charlm_tui.messages import GeneratedText, GenerationFinished, SpeedMeasured, TrainingProgress, TrainingStopped
-from core.metrics import DownsampledSeries, SmoothedSeries
+from core.metrics import DownsampledSeries, SmoothedSeries, validation_verdict
 from core.run import Run
 from core.sampling import Prompt, Sampler
 from core.session import Session
@@ -31,14 +31,20 @@ class LossCurves:
         self.validation.extend(loss for _, loss in run.trainer.state.validation)
 
 
+RISING = 1.1  # the smoothed training loss this far above its lowest reads as rising
+
+
 def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingProgress:
     trainer = run.trainer
     validation = trainer.state.validation
+    curve = curves.training.values()
+    rising = bool(curve) and curve[-1] > RISING * min(curve)
     return TrainingProgress(
         step=last.step, total_steps=trainer.total_steps, epoch=last.epoch, epochs=trainer.config.epochs,
-        loss=last.loss, avg_loss=last.avg_loss, perplexity=last.perplexity, steps_per_sec=last.steps_per_sec,
-        curve=curves.training.values(), validation_curve=curves.validation.values(),
+        loss=curves.training.current, example_loss=last.loss, avg_loss=last.avg_loss,
+        steps_per_sec=last.steps_per_sec, curve=curve, validation_curve=curves.validation.values(),
         validation_loss=validation[-1][1] if validation else None,
+        verdict=validation_verdict(validation, rising),
     )
 
 

@@ -112,10 +112,14 @@ class Vocabulary:
         return self.chars[0]
 
 
+MIN_VALIDATION_EXAMPLES = 100  # fewer held-out examples measure noise, not how well the model generalises
+
+
 @dataclass(frozen=True)
 class Split:
     train: ExampleView
     validation: ExampleView
+    note: str = ""  # why there is no validation, when a fraction was asked for and the text is too small
 
 
 class Corpus:
@@ -150,15 +154,24 @@ class Corpus:
         return ExampleView(self.encoded, context_length)
 
     def split(self, context_length: int, validation_fraction: float) -> Split:
-        """The last `validation_fraction` of the examples (a contiguous tail, so no context leaks) for validation."""
+        """The last `validation_fraction` of the examples (a contiguous tail, so no context leaks) for validation.
+
+        A text too small to hold out MIN_VALIDATION_EXAMPLES trains on everything, and the split says why."""
         if not 0.0 <= validation_fraction < 1.0:
             raise ValueError(f"validation fraction must be in [0, 1), not {validation_fraction}")
         everything = self.examples(context_length)
         n_val = int(len(everything) * validation_fraction)
+        note = ""
+        if 0 < validation_fraction and n_val < MIN_VALIDATION_EXAMPLES:
+            note = (f"validation off: {validation_fraction:.0%} of {self.name} is {n_val} examples, too few to tell "
+                    f"how the model does on text it has not seen (at least {MIN_VALIDATION_EXAMPLES} are needed), so "
+                    "every example trains. A text this small can only be learnt by heart: watch the samples.")
+            n_val = 0
         cut = everything.stop - n_val
         return Split(
             ExampleView(self.encoded, context_length, everything.start, cut),
             ExampleView(self.encoded, context_length, cut, everything.stop),
+            note,
         )
 
     def preview(self, chars: int = 200) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 
 class DownsampledSeries:
     """A whole series kept as at most `capacity` bucket means: when full, neighbouring buckets merge.
@@ -42,13 +44,60 @@ class DownsampledSeries:
 
 
 class SmoothedSeries(DownsampledSeries):
-    """An exponential moving average of a series (weight `smoothing` on the newest value), downsampled."""
+    """An exponential moving average of a series (weight `smoothing` on the newest value), downsampled.
+
+    Debiased as TensorBoard's is: the average is divided by the weight its terms have so far, so the
+    first points are their own mean rather than the first point dragged out (one unlucky first example
+    would otherwise set the curve's scale for hundreds of steps)."""
 
     def __init__(self, capacity: int = 256, smoothing: float = 0.02):
         super().__init__(capacity)
         self.smoothing = smoothing
         self.current: float | None = None
+        self._average = 0.0
+        self._weight = 0.0  # 1 - (1 - smoothing)^n: what the average's terms add up to
 
     def append(self, value: float) -> None:
-        self.current = value if self.current is None else self.current + self.smoothing * (value - self.current)
+        self._average += self.smoothing * (value - self._average)
+        self._weight += self.smoothing * (1.0 - self._weight)
+        self.current = self._average / self._weight
         super().append(self.current)
+
+
+IMPROVEMENT = 1e-3  # a validation loss must beat the best by this much to count as better
+OVERFITTING = 1.05  # the latest validation this far above its best reads as rising, not noise
+TREND_WINDOW = 4  # evaluations averaged to tell a falling validation loss from noise
+
+
+class Verdict(NamedTuple):
+    text: str
+    warning: bool = False  # something to act on: overfitting, or a step size too big
+
+
+def validation_verdict(validation: list[tuple[int, float]], training_rising: bool = False) -> Verdict:
+    """In words: is validation still improving? `validation` is (step, loss) in order; `training_rising`
+    says whether the smoothed training loss is going up too (then the step size is the suspect)."""
+    if not validation:
+        return Verdict("")
+    best_step, best = min(validation, key=lambda point: (point[1], point[0]))
+    if len(validation) == 1:
+        return Verdict(f"first validation: {best:.3f} at step {best_step:,}")
+    since = sum(1 for step, _ in validation if step > best_step)
+    if since == 0:
+        previous = min(loss for _, loss in validation[:-1])
+        return Verdict(f"validation improving: best {best:.3f} at step {best_step:,}" if previous - best > IMPROVEMENT
+                       else f"validation level: best {best:.3f} at step {best_step:,}")
+    # One evaluation is noisy: a run whose latest evaluations are lower on average than the ones before
+    # is still learning, whichever of them was the single best.
+    losses = [loss for _, loss in validation]
+    window = min(TREND_WINDOW, len(losses) // 2)
+    recent, before = losses[-window:], losses[-2 * window : -window]
+    if window >= 2 and sum(recent) / window < sum(before) / window - IMPROVEMENT:
+        return Verdict(f"validation still falling on average (best {best:.3f} at step {best_step:,})")
+    evaluations = "evaluation" if since == 1 else "evaluations"
+    text = f"validation has not improved for {since} {evaluations} (best {best:.3f} at step {best_step:,})"
+    if since >= 3 and validation[-1][1] > OVERFITTING * best:
+        return Verdict(text + (": the training loss is rising too — the learning rate may be too high" if training_rising
+                               else ": rising while training falls — the model is learning its text by heart "
+                               "(overfitting)"), warning=True)
+    return Verdict(text)

@@ -56,6 +56,11 @@ class Run:
         model = checkpoint.model
         return cls(corpus, config, model, Trainer(model, split.train, split.validation, config, state))
 
+    @property
+    def validation_note(self) -> str:
+        """Why this run has no validation though its settings ask for some ("" if it has, or asks for none)."""
+        return self.corpus.split(self.config.context_length, self.config.validation_fraction).note
+
     def reconfigure(self, config: RunConfig) -> None:
         """New training settings between two stretches of training (the fixed ones must not change)."""
         self.config = self.trainer.config = config

@@ -101,6 +101,14 @@ class Prompt:
     skipped: str  # characters not in the vocabulary, in order of appearance
 
 
+def starter_prompt(text: str) -> str:
+    """A prompt drawn from a corpus: the first word of its first line, with the space after it ("The ");
+    empty for a text of one word a line (names), where a sample starts best at the start of a line."""
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    word, space, _ = first_line.strip().partition(" ")
+    return word + space if space else ""
+
+
 def prepare_prompt(prompt: str, vocab: Vocabulary, context_length: int) -> Prompt:
     """Drop characters the model does not know, left-pad with a known one, keep the last context_length."""
     usable = "".join(c for c in prompt if c in vocab)

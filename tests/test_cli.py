@@ -20,18 +20,19 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def test_headless_200_steps_prints_falling_loss_and_exits_0():
-    result = run_cli("--headless", "--steps", "200", "--print-every", "20", "--sample", "50")
+def test_headless_600_steps_prints_falling_loss_and_exits_0():
+    result = run_cli("--headless", "--corpus", "proverbs", "--steps", "600", "--print-every", "60", "--sample", "50")
     assert result.returncode == 0, result.stderr
-    losses = [float(m) for m in re.findall(r"^step \d+/200 .* avg ([\d.]+)", result.stdout, re.M)]
+    losses = [float(m) for m in re.findall(r"^step \d+/600 .* avg ([\d.]+)", result.stdout, re.M)]
     assert len(losses) == 10
     assert losses[-1] < losses[0] - 0.2, losses
-    assert "training finished after 200 steps" in result.stdout
+    assert "training finished after 600 steps" in result.stdout
     assert "--- sample" in result.stdout
 
 
 def test_json_lines_are_json(capsys):
-    assert main(["--headless", "--steps", "30", "--json", "--print-every", "10", "--sample", "15", "--prompt", "The"]) == 0
+    assert main(["--headless", "--corpus", "proverbs", "--steps", "30", "--json", "--print-every", "10", "--sample", "15",
+                 "--prompt", "The"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["step"] for e in events if e["event"] == "step"] == [10, 20, 30]
     assert events[-3]["event"] == "stopped" and events[-3]["reason"] == "finished"
@@ -74,7 +75,7 @@ def test_save_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
 def test_help_shows_defaults():
     result = run_cli("--help")
     assert result.returncode == 0
-    assert "--headless" in result.stdout and "[0.03]" in result.stdout and "proverbs" in result.stdout
+    assert "--headless" in result.stdout and "[0.01]" in result.stdout and "proverbs" in result.stdout
 
 
 def test_the_course_main_runs_and_prints_the_course_lines():

@@ -47,7 +47,7 @@ def test_examples_are_positions_not_lists():
 
 
 def test_split_is_a_contiguous_tail():
-    corpus = Corpus("abcdefghij" * 10)
+    corpus = Corpus("abcdefghij" * 100)
     split = corpus.split(4, 0.25)
     assert len(split.train) + len(split.validation) == len(corpus) - 4
     assert len(split.validation) == int((len(corpus) - 4) * 0.25)

@@ -40,6 +40,7 @@ from textual.widgets import Input
 from charlm_tui.app import CharLMApp
 from charlm_tui.cli import main
 from charlm_tui.screens.dialogs import PathScreen
+from core.corpora import DEFAULT_CORPUS
 from core.checkpoint import CheckpointError, load_checkpoint
 from core.session import Phase, Session
 from core.settings import RunConfig
@@ -472,9 +473,10 @@ def corpus_file(tmp_path) -> Path:
 
 @pytest.fixture
 def checkpoint(tmp_path, capsys) -> Path:
-    """A small trained checkpoint on the bundled proverbs: 30 steps, mid-epoch (198 examples an epoch)."""
+    """A small trained checkpoint on the bundled proverbs: 30 steps, mid-epoch (220 examples an epoch)."""
     path = tmp_path / "base.json"
-    code, _, err = cli(capsys, "--headless", *TINY, "--steps", "30", "--sample", "0", "--save", str(path))
+    code, _, err = cli(capsys, "--headless", "--corpus", "proverbs", *TINY, "--steps", "30", "--sample", "0",
+                       "--save", str(path))
     assert code == 0, err
     return path
 
@@ -538,7 +540,7 @@ async def test_bad_corpora_typed_in_the_app_are_refused_and_the_app_stays(tmp_pa
                 took = elapsed()
             error = app.query_one("#corpus-error")
             shown = text_of(error) if error.display else ""
-            if took > 1.5 or BAD_CORPORA[kind][1] not in shown or app.main.corpus.name != "proverbs":
+            if took > 1.5 or BAD_CORPORA[kind][1] not in shown or app.main.corpus.name != DEFAULT_CORPUS:
                 failures.append(f"{kind}: {took:.1f} s, corpus {app.main.corpus.name}, said {shown!r}")
         assert app.return_code is None
     assert not failures, "\n".join(failures)
@@ -768,7 +770,7 @@ async def test_a_nan_validation_loss_in_the_app_stops_training_and_the_app_lives
 NAN = float("nan")
 
 
-def _index_beyond_the_epoch(d):  # the proverbs at context 3 have 198 training examples an epoch
+def _index_beyond_the_epoch(d):  # the proverbs at context 3 have 220 training examples an epoch (all of them)
     d["trainer"].update(step=300, index=250, losses=[3.0] * 300)
 
 

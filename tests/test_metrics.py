@@ -1,7 +1,9 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.metrics import DownsampledSeries, SmoothedSeries
+import pytest
+
+from core.metrics import DownsampledSeries, SmoothedSeries, validation_verdict
 
 
 @given(st.lists(st.floats(-1e6, 1e6), max_size=3000), st.sampled_from([2, 4, 16, 256]))
@@ -22,7 +24,40 @@ def test_short_series_are_kept_as_they_are():
     assert series.values() == [3.0, 1.0, 2.0]
 
 
-def test_smoothing_follows_slowly():
+def test_smoothing_follows_slowly_and_weighs_the_first_points_alike():
     series = SmoothedSeries(8, smoothing=0.5)
     series.extend([4.0, 0.0, 0.0])
-    assert series.values() == [4.0, 2.0, 1.0]
+    # (0.5·4) / 0.5, (0.25·4) / 0.75, (0.125·4) / 0.875
+    assert series.values() == pytest.approx([4.0, 4 / 3, 4 / 7])
+
+
+def test_one_early_spike_does_not_set_the_curve():
+    series = SmoothedSeries(256, smoothing=0.02)
+    series.extend([10.0] + [2.0] * 49)
+    assert 2.0 < series.current < 2.2  # an EMA started at the first point would still be near 5
+
+
+@pytest.mark.parametrize("points, rising, expected", [
+    ([], False, ""),
+    ([(500, 2.8)], False, "first validation: 2.800 at step 500"),
+    ([(500, 2.8), (1000, 2.6)], False, "validation improving: best 2.600 at step 1,000"),
+    ([(500, 2.8), (1000, 2.7996)], False, "validation level: best 2.800 at step 1,000"),
+    ([(500, 2.8), (1000, 2.6), (1500, 2.7)], False,
+     "validation has not improved for 1 evaluation (best 2.600 at step 1,000)"),
+    ([(500, 2.9), (1000, 2.8), (1500, 2.5), (2000, 2.55), (2500, 2.4), (3000, 2.45)], False,
+     "validation still falling on average (best 2.400 at step 2,500)"),  # noisy, but lower than before
+    ([(500, 2.4), (1000, 2.5), (1500, 2.41), (2000, 2.5), (2500, 2.42), (3000, 2.45)], False,
+     "validation has not improved for 5 evaluations (best 2.400 at step 500)"),  # noise around a level
+    ([(500, 2.0), (1000, 2.2), (1500, 2.3), (1600, 2.4)], False,
+     "validation has not improved for 3 evaluations (best 2.000 at step 500): rising while training falls — "
+     "the model is learning its text by heart (overfitting)"),
+    ([(500, 2.0), (1000, 2.2), (1500, 2.3), (1600, 2.4)], True,
+     "validation has not improved for 3 evaluations (best 2.000 at step 500): the training loss is rising too — "
+     "the learning rate may be too high"),
+    ([(500, 2.0), (1000, 2.01), (1500, 2.02), (1600, 2.03)], False,
+     "validation has not improved for 3 evaluations (best 2.000 at step 500)"),  # within noise: no diagnosis
+])
+def test_validation_verdict_says_in_words_whether_it_still_improves(points, rising, expected):
+    verdict = validation_verdict(points, rising)
+    assert verdict.text == expected
+    assert verdict.warning == ("overfitting" in expected or "too high" in expected)

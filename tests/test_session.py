@@ -197,6 +197,6 @@ def test_the_budget_message_names_the_limit_reached(corpus, tmp_path):
     session.new(corpus, TINY.replace(epochs=1, max_steps=None))
     session.start()
     train(session)
-    with pytest.raises(SessionError, match=r"its 1 epoch ends at step 198: raise epochs"):
+    with pytest.raises(SessionError, match=r"its 1 epoch ends at step 219: raise epochs"):
         session.resume(session.run.config.replace(max_steps=10_000))  # more steps alone: the epochs still bind
-    assert session.detail == "training finished after 198 steps"
+    assert session.detail == "training finished after 219 steps"

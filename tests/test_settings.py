@@ -7,16 +7,16 @@ from textual.widgets.select import InvalidSelectValueError
 
 from charlm_tui.app import CharLMApp
 from charlm_tui.cli import build_parser, run_config_from_args
-from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, SettingError
+from core.settings import BY_NAME, NONE_WORDS, PRESETS, SAMPLING, SETTINGS, RunConfig, SettingError
 
 
 def core_accepts(setting, text: str) -> tuple[bool, object]:
     """What the core makes of `text` read as a Python value of the setting's kind (empty, none, off: None)."""
     try:
-        value = None if text.strip().lower() in ("", "none", "off") else setting.kind(text.strip())
+        value = None if text.strip().lower() in NONE_WORDS else setting.kind(text.strip())
     except ValueError:
         return False, None
-    others = {"max_steps": 10} if setting.name == "epochs" else {}  # a budget must remain
+    others = {"epochs": {"max_steps": 10}, "max_steps": {"epochs": 3}}.get(setting.name, {})  # a budget must remain
     try:
         return True, getattr(RunConfig(**others, **{setting.name: value}), setting.name)
     except SettingError:
@@ -25,7 +25,7 @@ def core_accepts(setting, text: str) -> tuple[bool, object]:
 
 def cli_accepts(setting, text: str) -> tuple[bool, object]:
     """What `charlm-tui --flag=text` makes of it (as main() does: parse, then build the configuration)."""
-    budget = ["--steps=10"] if setting.name == "epochs" else []
+    budget = {"epochs": ["--steps=10"], "max_steps": ["--epochs=3"]}.get(setting.name, [])  # one budget is needed
     try:
         return True, getattr(run_config_from_args(build_parser().parse_args([f"{setting.flag}={text}", *budget])), setting.name)
     except (SystemExit, SettingError):
@@ -115,7 +115,7 @@ def test_a_config_is_checked_and_immutable():
     with pytest.raises(SettingError, match="hidden dim must be a whole number from 1 to 1,024, not 100,000"):
         RunConfig(hidden_dim=100_000)
     with pytest.raises(SettingError, match="epochs or a step budget"):
-        RunConfig(epochs=None)
+        RunConfig(epochs=None, max_steps=None)
     with pytest.raises(SettingError, match="unknown setting bogus"):
         RunConfig(bogus=1)
     with pytest.raises(AttributeError):
@@ -127,7 +127,7 @@ def test_a_config_is_checked_and_immutable():
 
 def test_differences_name_the_settings_in_the_forms_words():
     a, b = RunConfig(), RunConfig(hidden_dim=128, learning_rate=0.1, clip_value=1.0)
-    assert a.differences(b) == ["hidden dim 64 → 128", "lr 0.03 → 0.1", "clip off → 1"]
+    assert a.differences(b) == ["hidden dim 64 → 128", "lr 0.01 → 0.1", "clip off → 1"]
     assert a.differences(b, fixed_only=True) == ["hidden dim 64 → 128"]
     assert b.with_fixed_of(a) == RunConfig(learning_rate=0.1, clip_value=1.0)
 

@@ -25,3 +25,8 @@ def test_watch_view_at_80x24(snap_compare, tmp_path):
 
     app = CharLMApp(autosave_path=tmp_path / "autosave.json", calibrate=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=watch)
+
+
+def test_a_terminal_too_small_says_so(snap_compare, tmp_path):
+    app = CharLMApp(autosave_path=tmp_path / "autosave.json", calibrate=False)
+    assert snap_compare(app, terminal_size=(40, 12), run_before=no_blink)

@@ -47,7 +47,7 @@ def test_training_lowers_the_validation_loss():
 
 
 def test_events_report_steps_epochs_validation_and_stop(proverbs):
-    run = small_run(proverbs, epochs=2, eval_every=100)
+    run = small_run(proverbs * 5, epochs=2, eval_every=100)  # big enough for a validation set
     events = list(run.trainer.events())
     steps = [e for e in events if isinstance(e, StepEvent)]
     n = len(run.trainer.train_examples)
@@ -178,7 +178,7 @@ def test_norm_clipping_bounds_the_global_norm(proverbs):
     assert math.sqrt(sum(m * m for m in moves)) == pytest.approx(0.01, rel=1e-6)
 
 
-@pytest.mark.parametrize("bad", [dict(learning_rate=0), dict(learning_rate=float("nan")), dict(epochs=None),
+@pytest.mark.parametrize("bad", [dict(learning_rate=0), dict(learning_rate=float("nan")), dict(epochs=None, max_steps=None),
                                  dict(epochs=0), dict(clip_value=-1.0)])
 def test_bad_train_config_is_refused(bad):
     with pytest.raises(SettingError):

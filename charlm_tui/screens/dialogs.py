@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
@@ -10,11 +12,32 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from charlm_tui.widgets.corpus_panel import PathSuggester
-from charlm_tui.widgets.ordered_input import OrderedInput
+from charlm_tui.widgets.paths import PathInput, resolve_path, tilde_path
+
+PANEL_HELP = (  # (panel, what it shows, for someone learning how a language model works)
+    ("Corpus",
+     "The text the model learns from, cut into examples: a few characters of context → the character that "
+     "comes next. Some examples are held out for validation, never trained on, to check the model generalises."),
+    ("Hyperparameters",
+     "The model turns each context character into a vector (embed dim), passes them through hidden layers and "
+     "scores every character as the next one. Training nudges its parameters, counted in the table, so the right "
+     "character scores higher; lr is the size of each nudge."),
+    ("Training",
+     "loss: the cross-entropy of the next character, how surprised the model was; lower is better. It is "
+     "smoothed over the last ~50 examples; 'example' is the last single example's loss (noisy), 'epoch avg' the "
+     "course's mean so far this epoch. val: the loss on held-out text; if it rises while the training loss falls, "
+     "the model is memorising (overfitting). "
+     "perplexity = e^loss: roughly how many characters the model is choosing between; 1 is certain, the "
+     "vocabulary size is guessing."),
+    ("Generation",
+     "The model writes one character at a time. temperature: below 1 sharper and safer, above 1 flatter and "
+     "wilder, 0 always the likeliest. top-k: only the k likeliest characters. prompt: the text the model continues."),
+)
 
 
 class HelpScreen(ModalScreen[None]):
+    """What each panel shows, then every key; it scrolls, so it reads at 80×24 too."""
+
     BINDINGS = [Binding("escape,f1,question_mark,q", "dismiss", "Close")]
 
     def __init__(self, keys: list[tuple[str, str]]):
@@ -27,9 +50,13 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, description in self.keys:
             table.add_row(key, description)
-        with VerticalScroll(classes="dialog", id="help-keys"):
-            yield Label("[b]charlm-tui keys[/]  (Esc closes, ↑↓ scroll)")
-            yield Static(table)
+        # focusable, and the first thing that is: it takes ↑↓, PageUp and PageDown as the screen opens
+        with VerticalScroll(classes="dialog", id="help"):
+            yield Label("[b]charlm-tui help[/]  (Esc closes, ↑↓ PgUp PgDn scroll)")
+            for panel, text in PANEL_HELP:
+                yield Static(f"[b $text-accent]{panel}[/]  {text}", classes="help-panel")
+            yield Label("[b $text-accent]Keys[/]")
+            yield Static(table, id="help-keys")
 
 
 class ConfirmScreen(ModalScreen[bool | None]):
@@ -57,21 +84,44 @@ class ConfirmScreen(ModalScreen[bool | None]):
 
 
 class PathScreen(ModalScreen[str | None]):
-    """Asks for a file path; returns it, or None if cancelled."""
+    """Asks for a file path; returns it as an absolute path, or None if cancelled.
+
+    A relative path is taken from `base`: by default the folder of `default` (or `default` itself when it
+    ends with '/'), so a bare name lands next to the suggested file rather than in the app's working folder.
+    """
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, title: str, default: str = ""):
+    def __init__(self, title: str, default: str = "", base: Path | None = None):
         super().__init__()
         self.title_text, self.default = title, default
+        if base is None:
+            suggested = Path(default).expanduser()
+            base = suggested if default.endswith("/") else suggested.parent
+        self.base = base.absolute()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text)
-            yield OrderedInput(self.default, id="path", suggester=PathSuggester())
+            yield PathInput(self.default, self.base, id="path")
+            yield Static(id="path-message", classes="error")
+            yield Label(f"relative paths are in {tilde_path(self.base)}", classes="caption")
             yield Label("Enter to confirm, Esc to cancel, → completes", classes="caption")
 
     @on(Input.Submitted, "#path")
     def _submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip() and self.is_current:  # a second Enter before it has closed does nothing
-            self.dismiss(event.value.strip())
+        if not self.is_current:  # a second Enter before it has closed does nothing
+            return
+        if not event.value.strip():
+            self._show_message("type a path, or Esc to cancel")
+            return
+        self.dismiss(str(resolve_path(event.value, self.base)))
+
+    @on(Input.Changed, "#path")
+    def _changed(self) -> None:
+        self._show_message("")  # the message was about the empty field
+
+    def _show_message(self, message: str) -> None:
+        shown = self.query_one("#path-message", Static)
+        shown.update(message)
+        shown.display = bool(message)

@@ -13,14 +13,14 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container
-from textual.events import Resize
+from textual.events import Key, Resize
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Tab, Tabs
+from textual.widgets import Footer, Header, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from charlm_tui.keymap import SCREEN_BINDINGS
-from charlm_tui.messages import CorpusChosen, SettingsChanged, TrainingProgress, TrainingStopped
+from charlm_tui.messages import CorpusChosen, PresetChosen, SettingsChanged, TrainingProgress, TrainingStopped
 from charlm_tui.screens.dialogs import ConfirmScreen, PathScreen
 from charlm_tui.widgets.corpus_panel import CorpusPanel
 from charlm_tui.widgets.generation_panel import GenerationPanel
@@ -34,6 +34,7 @@ from core.settings import RunConfig
 
 PANELS = (CorpusPanel, HyperPanel, TrainingPanel, GenerationPanel)  # a new panel: one module, one entry here
 GRID_MIN_SIZE = (140, 40)  # at least this many columns and rows: all four panels at once
+MIN_SIZE = (78, 22)  # below this the form's fields lose their values: say so instead of showing them clipped
 
 
 class MainScreen(Screen):
@@ -47,6 +48,7 @@ class MainScreen(Screen):
         with Container(id="panels"):
             for panel in PANELS:
                 yield panel(classes=f"panel in-{panel.VIEW}-view")
+        yield Static(id="too-small")
         yield Footer(compact=True, show_command_palette=False)  # ^P still opens it; help lists it
 
     @property
@@ -64,7 +66,7 @@ class MainScreen(Screen):
         return self.query_one(CorpusPanel).corpus
 
     def on_mount(self) -> None:
-        self.action_view("setup")
+        self.action_view("setup", focus=True)
         self._fit(self.size.width, self.size.height)
         self.watch_phase(self.phase)
         app = self.app
@@ -83,8 +85,15 @@ class MainScreen(Screen):
         self._fit(event.size.width, event.size.height)
 
     def _fit(self, width: int, height: int) -> None:
-        """All four panels in a grid on a big terminal; two views (setup / watch) on a small one."""
+        """All four panels in a grid on a big terminal; two views (setup / watch) on a small one; below
+        the smallest usable size, one line saying how big it must be (training goes on meanwhile)."""
         self.set_class(width >= GRID_MIN_SIZE[0] and height >= GRID_MIN_SIZE[1], "-grid")
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(too_small, "-too-small")
+        if too_small:
+            self.query_one("#too-small", Static).update(
+                f"Make the terminal at least {MIN_SIZE[0]}×{MIN_SIZE[1]} to see charlm-tui (it is {width}×{height} now)."
+                f"\n\nTraining, if it runs, goes on meanwhile; {self.app.key_label('quit')} quits.")
 
     def action_view(self, view: str, focus: bool = False) -> None:
         self.set_class(view == "setup", "view-setup")
@@ -101,17 +110,43 @@ class MainScreen(Screen):
 
     # --- the phase ---------------------------------------------------------------------------------
 
+    def refusal(self, action: str) -> str | None:
+        """Why `action` cannot be done now, in words that say what to do; None if it can."""
+        key = self.app.key_label
+        if action == "stop_training" and self.phase not in (Phase.RUNNING, Phase.PAUSED):
+            return (f"Training is not running: {key('train.toggle')} starts it." if self.phase is Phase.EMPTY
+                    else f"Training has already {self.phase.value}: {key('train.toggle')} trains on.")
+        if action in ("generate", "save") and self.session.run is None:
+            return (f"There is no model yet to {'sample from' if action == 'generate' else 'save'}: "
+                    f"{key('train.toggle')} trains one, {key('checkpoint.load')} loads one.")
+        if action == "stop_generation" and not any(panel.sampling for panel in self.query(GenerationPanel)):
+            return f"No text is being generated: {key('sample.start')} samples."
+        if action == "load" and self.phase is Phase.RUNNING:
+            return f"Pause training ({key('train.toggle')}) before loading a checkpoint."
+        return None
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """Only what makes sense now is in the footer (and active): it keeps the footer short at 80 columns."""
-        if action == "stop_training":
-            return self.phase in (Phase.RUNNING, Phase.PAUSED)
-        if action in ("generate", "save"):
-            return self.session.run is not None
-        if action == "stop_generation":
-            return any(panel.sampling for panel in self.query(GenerationPanel))
-        if action == "load":
-            return self.phase is not Phase.RUNNING
-        return True
+        """Only what makes sense now is in the footer: it keeps the footer short at 80 columns. A key
+        for something refused is not silent: `on_key` says why."""
+        return self.refusal(action) is None
+
+    async def attempt(self, action: str) -> None:
+        """Run a screen action by name, or say why it cannot run now (the command palette's way in)."""
+        reason = self.refusal(action.split("(")[0])
+        if reason:
+            self.notify(reason, severity="warning")
+        else:
+            await self.run_action(action)
+
+    def on_key(self, event: Key) -> None:
+        """A key whose action is refused now reaches here unhandled: say why, rather than nothing."""
+        for binding in SCREEN_BINDINGS:
+            if event.key in self.app.keys_of(binding):
+                reason = self.refusal(binding.action.split("(")[0])
+                if reason:
+                    event.stop()
+                    self.notify(reason, severity="warning")
+                return
 
     def watch_phase(self, phase: Phase) -> None:
         keys = {name: self.app.key_label(name) for name in ("train.toggle", "train.stop", "sample.start", "checkpoint.save")}
@@ -131,14 +166,27 @@ class MainScreen(Screen):
     def _corpus_chosen(self, message: CorpusChosen) -> None:
         self.query_one(HyperPanel).corpus = message.corpus
         run = self.session.run
-        if run is not None and run.corpus.name != message.corpus.name:
+        if run is None:
+            self.query_one(GenerationPanel).fit_prompt(message.corpus)
+        elif run.corpus.name != message.corpus.name:
             self.notify(f"The current model stays on {run.corpus.name}; {self.app.key_label('train.toggle')} will "
                         f"offer a new model on {message.corpus.name} (it asks before discarding anything).")
+        self._show_pending()
+
+    @on(PresetChosen)
+    def _preset_chosen(self, message: PresetChosen) -> None:
+        self.query_one(CorpusPanel).choose(message.corpus)
 
     @on(SettingsChanged)
     def _settings_changed(self, message: SettingsChanged) -> None:
         if message.config is not None:
             self.query_one(CorpusPanel).config = message.config
+        self._show_pending()
+
+    def _show_pending(self) -> None:
+        """Say in the form which changes only a new model can take (the current one keeps its settings)."""
+        self.query_one(HyperPanel).show_pending(self.session.changes(self.corpus, self.settings),
+                                                self.app.key_label("train.toggle"))
 
     # --- training ---------------------------------------------------------------------------
 
@@ -175,6 +223,7 @@ class MainScreen(Screen):
         run = self.session.run
         self.query_one(HyperPanel).fill((self.settings or run.config).with_fixed_of(run.config))
         self.query_one(CorpusPanel).corpus = run.corpus
+        self._show_pending()
         self._train_on()
 
     def _train_new(self) -> None:
@@ -183,9 +232,18 @@ class MainScreen(Screen):
         except (CorpusError, SessionError, ValueError) as error:
             self.notify(str(error), severity="error", title="Cannot start")
             return
-        self.query_one(GenerationPanel).next_auto_sample = 0
-        self.query_one(TrainingPanel).show_run(self.session)
+        self._show_model(f"new model on {self.session.run.corpus.name}")
         self._train_on()
+
+    def _show_model(self, heading: str) -> None:
+        """A model came (new or loaded): its curves, a pane of its own samples, a prompt it can read."""
+        run = self.session.run
+        generation = self.query_one(GenerationPanel)
+        generation.next_auto_sample = 0
+        generation.clear(heading)
+        generation.fit_prompt(run.corpus)
+        self.query_one(TrainingPanel).show_run(self.session)
+        self._show_pending()
 
     def _train_on(self) -> None:
         """Start, resume, or extend (a finished or stopped model whose budget was raised)."""
@@ -214,6 +272,10 @@ class MainScreen(Screen):
         if self.app.quitting:
             return
         self.follow_session()
+        last = self.query_one(TrainingPanel).last
+        if last is not None and last.steps_per_sec > 0:  # a better figure for estimates than the start-up probe
+            self.query_one(HyperPanel).seconds_per_step_per_parameter = (
+                1 / (last.steps_per_sec * self.session.run.model.num_parameters()))
         if self.session.phase is Phase.FAILED:
             self.notify(message.message, severity="error", title="Training stopped", timeout=10)
 
@@ -226,10 +288,6 @@ class MainScreen(Screen):
     # --- generation -----------------------------------------------------------------------------
 
     def action_generate(self) -> None:
-        if self.session.run is None:
-            self.notify(f"There is no model yet: start training with {self.app.key_label('train.toggle')} first.",
-                        severity="warning")
-            return
         self.action_view("train")
         problem = self.query_one(GenerationPanel).generate(self.session.run)
         if problem:
@@ -245,9 +303,6 @@ class MainScreen(Screen):
 
     def action_save(self) -> None:
         run = self.session.run
-        if run is None:
-            self.notify("There is no model to save yet.", severity="warning")
-            return
         folder = data_home() / "checkpoints"
         folder.mkdir(parents=True, exist_ok=True)
         default = folder / f"{Path(run.corpus.name).stem}-step{self.session.step}.json"
@@ -263,10 +318,6 @@ class MainScreen(Screen):
             self.notify(f"Saved {saved}")
 
     def action_load(self) -> None:
-        if self.phase is Phase.RUNNING:
-            self.notify(f"Pause training ({self.app.key_label('train.toggle')}) before loading a checkpoint.",
-                        severity="warning")
-            return
         autosave = self.session.autosave_path
         default = str(autosave) if autosave.exists() else str(data_home() / "checkpoints") + "/"
         ask_path = lambda: self.app.push_screen(PathScreen("Load checkpoint from:", default), self._load_from)  # noqa: E731
@@ -290,7 +341,7 @@ class MainScreen(Screen):
             return
         self.query_one(CorpusPanel).corpus = run.corpus
         self.query_one(HyperPanel).fill(run.config)
-        self.query_one(TrainingPanel).show_run(self.session)
+        self._show_model(f"loaded {Path(path).name} at step {self.session.step:,}")
         self.follow_session()
         self.notify(f"Loaded {path}: step {self.session.step:,}. {self.app.key_label('train.toggle')} continues, "
                     f"{self.app.key_label('sample.start')} samples.")

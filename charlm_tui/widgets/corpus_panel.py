@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.suggester import Suggester
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from charlm_tui.messages import CorpusChosen
-from charlm_tui.widgets.ordered_input import OrderedInput
+from charlm_tui.widgets.paths import PathInput
 from core.corpora import DESCRIPTIONS, bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
 from core.settings import RunConfig
-
-
-class PathSuggester(Suggester):
-    """Completes the last part of a path from what is on disk (the first match, alphabetically)."""
-
-    def __init__(self):
-        super().__init__(use_cache=False, case_sensitive=True)
-
-    async def get_suggestion(self, value: str) -> str | None:
-        folder, _, stem = value.rpartition("/")
-        base = Path(os.path.expanduser(folder or "."))
-        try:
-            names = sorted(entry.name for entry in os.scandir(base) if entry.name.startswith(stem) and not entry.name.startswith("."))
-        except OSError:
-            return None
-        if not names:
-            return None
-        completed = f"{folder}/{names[0]}" if folder or value.startswith("/") else names[0]
-        return completed + "/" if (base / names[0]).is_dir() else completed
 
 
 class CorpusPanel(Vertical):
@@ -55,7 +34,7 @@ class CorpusPanel(Vertical):
             *(Option(c.name, id=c.name) for c in bundled_corpora()),
             id="corpus-list",
         )
-        yield OrderedInput(placeholder="open a file: path, ⏎", id="corpus-path", suggester=PathSuggester(), compact=True)
+        yield PathInput(placeholder="open a file: path, ⏎", id="corpus-path", compact=True)
         yield Static(id="corpus-error", classes="error")
         yield Static(id="corpus-stats")
         yield Static(id="corpus-preview")
@@ -99,6 +78,8 @@ class CorpusPanel(Vertical):
         try:
             split = corpus.split(self.config.context_length, self.config.validation_fraction)
             examples = f"examples: {len(split.train):,} train, {len(split.validation):,} val"
+            if split.note:
+                examples += "\n[i]too small to hold some out for validation: it trains on all of it[/]"
         except (CorpusError, ValueError) as error:
             examples = f"[b red]{error}[/]"
         about = DESCRIPTIONS.get(corpus.name, "your file")

@@ -19,7 +19,8 @@ from charlm_tui.widgets.fields import read_field, setting_field
 from charlm_tui.widgets.ordered_input import OrderedInput
 from charlm_tui.workers import sample_loop
 from core.run import Run
-from core.sampling import Prompt, Sampler, prepare_prompt
+from core.data import Corpus
+from core.sampling import Prompt, Sampler, prepare_prompt, starter_prompt
 from core.settings import SAMPLING, SettingError
 
 KEEP_CHARACTERS = 20_000  # generated text kept on screen (older text scrolls away for good)
@@ -46,11 +47,13 @@ class GenerationPanel(Vertical):
         self._cancel = threading.Event()
         self._generation = 0  # which sample is current: text from an older one is dropped
         self.next_auto_sample = 0  # the step of the next automatic sample
+        self._status = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="gen-row"):
             yield Label("prompt")
-            yield OrderedInput("The ", id="prompt", compact=True, select_on_focus=False)
+            yield OrderedInput("", id="prompt", compact=True, select_on_focus=False,
+                               placeholder="empty: from the start of a line", tooltip="text the model continues")
             yield Label(TEMPERATURE.label)
             yield setting_field(TEMPERATURE)
         with Horizontal(classes="gen-row"):
@@ -81,6 +84,23 @@ class GenerationPanel(Vertical):
             return f"auto every: {'; '.join(result.failure_descriptions)}"
         return GenerationSettings(self.query_one("#prompt", Input).value, temperature, top_k, length,
                                   int(auto_every.value))
+
+    @on(Input.Changed)
+    def _field_changed(self, event: Input.Changed) -> None:
+        """A field that cannot be read is said at once, not at the next sample (auto-samples wait on it)."""
+        problem = self.settings()
+        if isinstance(problem, str):
+            self.show_status(f"{problem} — samples wait until it is fixed")
+        elif self._status.endswith("samples wait until it is fixed"):
+            self.show_status("")
+
+    def fit_prompt(self, corpus: Corpus) -> None:
+        """A prompt the model of `corpus` cannot read (another text's characters) becomes one from `corpus`."""
+        field = self.query_one("#prompt", Input)
+        if all(c in corpus.vocab for c in field.value):
+            return
+        old, field.value = field.value, starter_prompt(corpus.text)
+        self.show_status(f"prompt {old!r} has characters {corpus.name} does not: it is now {field.value!r}")
 
     def nudge_temperature(self, delta: float) -> None:
         field = self.query_one("#temperature", Input)
@@ -113,7 +133,9 @@ class GenerationPanel(Vertical):
     def auto_sample(self, run: Run, step: int) -> None:
         """A short sample every `auto every` steps while training, unless one is streaming."""
         settings = self.settings()
-        if isinstance(settings, str) or settings.auto_every <= 0 or step < self.next_auto_sample:
+        if isinstance(settings, str):  # the field itself says so, and the status line (see _field_changed)
+            return
+        if settings.auto_every <= 0 or step < self.next_auto_sample:
             return
         self.next_auto_sample = step + settings.auto_every
         if step > 0 and not self.sampling:
@@ -163,9 +185,17 @@ class GenerationPanel(Vertical):
         self.query_one("#generated-scroll", VerticalScroll).scroll_end(animate=False)
 
     def show_status(self, message: str) -> None:
+        self._status = message
         status = self.query_one("#gen-status", Static)
         status.update(message)
         status.display = bool(message)
+
+    def clear(self, heading: str) -> None:
+        """Start the pane afresh (another model: the old samples are not its)."""
+        self.stop()
+        self._generation += 1
+        self._text = Text()
+        self.begin(heading)
 
     @property
     def text(self) -> str:

@@ -1,7 +1,9 @@
 """Hyperparameter panel: a field for every setting declared in `core.settings`, checked as typed, with
-the model's parameter table and the time an epoch should take."""
+the model's parameter table and the time its run should take."""
 
 from __future__ import annotations
+
+import math
 
 from rich.table import Table
 from textual import on, work
@@ -10,15 +12,16 @@ from textual.containers import Grid, Vertical
 from textual.reactive import reactive
 from textual.widgets import Input, Label, Select, Static
 
-from charlm_tui.messages import SettingsChanged, SpeedMeasured
+from charlm_tui.messages import PresetChosen, SettingsChanged, SpeedMeasured
 from charlm_tui.workers import measure_speed
 from core.data import Corpus, CorpusError
 from core.run import Run
 from charlm_tui.widgets.fields import read_field, setting_field
 from core.model import parameter_table
-from core.settings import PRESETS, REFERENCE_SLOWDOWN, SETTINGS, RunConfig, SettingError
+from core.settings import CUSTOM, PRESETS, REFERENCE_SLOWDOWN, SETTINGS, RunConfig, SettingError
 
 SPEED_PROBE_STEPS = 30
+LONG_RUN = 3600  # seconds: a run or an ETA beyond this comes with a hint
 
 
 class HyperPanel(Vertical):
@@ -31,27 +34,27 @@ class HyperPanel(Vertical):
     def __init__(self, **kwargs):
         super().__init__(id="hyper", **kwargs)
         self.border_title = "Hyperparameters"
-        self._preset = "default"
+        self._preset = CUSTOM  # what the preset selector shows: a Changed event saying so is not a choice
         self.config: RunConfig | None = None
         self.problems: list[str] = []
 
     def compose(self) -> ComposeResult:
+        self._preset = self.app.initial_settings.matching_preset() or CUSTOM
         with Grid(id="hyper-form"):
             yield Label("preset")
-            yield Select([(name, name) for name in PRESETS], value=self._preset, allow_blank=False,
-                         id="preset", compact=True, tooltip="\n".join(f"{n}: {a}" for n, a in PRESETS.items()))
+            yield Select([(name, name) for name in (*PRESETS, CUSTOM)], value=self._preset, allow_blank=False,
+                         id="preset", compact=True, tooltip="\n".join(f"{n}: {p.about}" for n, p in PRESETS.items())
+                         + f"\n{CUSTOM}: your own settings (shown once a field differs from every preset)")
             for setting in SETTINGS:
                 yield Label(setting.label)
                 yield setting_field(setting)
         yield Static(id="hyper-problems", classes="error")
+        yield Static(id="hyper-pending")
         yield Static(id="param-table")
-        yield Static(id="epoch-estimate")
+        yield Static(id="run-estimate")
 
     def on_mount(self) -> None:
-        initial = self.app.initial_settings
-        self._preset = initial.matching_preset() or "default"
-        self.query_one("#preset", Select).value = self._preset
-        self.fill(initial)
+        self.fill(self.app.initial_settings)
         if self.app.calibrate:
             self._measure_speed()
 
@@ -97,6 +100,8 @@ class HyperPanel(Vertical):
 
     def _changed(self) -> None:
         self.config, self.problems = self._read()
+        self._preset = (self.config and self.config.matching_preset()) or CUSTOM
+        self.query_one("#preset", Select).value = self._preset
         problems = self.query_one("#hyper-problems", Static)
         problems.update("\n".join(self.problems))
         problems.display = bool(self.problems)
@@ -110,9 +115,17 @@ class HyperPanel(Vertical):
         if event.control.id != "preset":
             if self.is_mounted:
                 self._changed()
-        elif event.value != self._preset:
+        elif event.value not in (self._preset, CUSTOM):  # a preset chosen: its settings and its corpus
             self._preset = event.value
             self.fill(RunConfig.preset(event.value))
+            self.post_message(PresetChosen(PRESETS[event.value].corpus))
+
+    def show_pending(self, changes: list[str], key: str) -> None:
+        """Settings the current model cannot take (they need a new one), or none."""
+        pending = self.query_one("#hyper-pending", Static)
+        pending.update(f"[b]for a new model[/]: {', '.join(changes)} — the current model keeps its own "
+                       f"({key} asks before discarding it)" if changes else "")
+        pending.display = bool(changes)
 
     def refresh_table(self) -> None:
         """The course's parameter table for the current settings, and the time an epoch should take."""
@@ -129,20 +142,28 @@ class HyperPanel(Vertical):
         for row in rows:
             table.add_row(row.component, row.shape, f"{row.count:,}", style="bold" if row.component == "Total" else "")
         target.update(table)
-        self.query_one("#epoch-estimate", Static).update(self.epoch_estimate(rows[-1].count))
+        self.query_one("#run-estimate", Static).update(self.run_estimate(rows[-1].count))
 
-    def epoch_estimate(self, parameters: int) -> str:
+    def run_estimate(self, parameters: int) -> str:
+        """How long the run's budget should take, from the measured speed; a hint when it is over an hour."""
         if self.seconds_per_step_per_parameter is None:
             return ""
+        config = self.config
         try:
-            examples = len(self.corpus.split(self.config.context_length, self.config.validation_fraction).train)
+            examples = len(self.corpus.split(config.context_length, config.validation_fraction).train)
         except (CorpusError, ValueError):
             return ""
+        steps = min(config.max_steps or math.inf, (config.epochs or math.inf) * examples)
         per_step = self.seconds_per_step_per_parameter * parameters
-        if self.config.engine == "reference":
+        if config.engine == "reference":
             per_step *= REFERENCE_SLOWDOWN
-        seconds = per_step * examples
-        return f"[i]≈ {format_duration(seconds)} an epoch, at {1 / per_step:,.0f} steps/s (measured)[/]"
+        seconds = per_step * steps
+        estimate = (f"[i]≈ {format_duration(seconds)} for {steps:,} steps ({steps / examples:.2g} epochs), "
+                    f"at {1 / per_step:,.0f} steps/s (measured)[/]")
+        if seconds > LONG_RUN:
+            estimate += ("\n[b $warning]over an hour[/]: lower max steps (or epochs) to see a result sooner, or make "
+                         "the model smaller")
+        return estimate
 
 
 def format_duration(seconds: float) -> str:

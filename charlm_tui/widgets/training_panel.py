@@ -1,17 +1,19 @@
-"""Training panel: runs the session's training in a thread worker and shows it — the loss curve,
-validation loss, the numbers of the moment, and progress."""
+"""Training panel: runs the session's training in a thread worker and shows it — the loss curve with
+its range, validation, the numbers of the moment with their names, progress, and in words whether
+validation is still improving."""
 
 from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, ProgressBar, Sparkline, Static
+from textual.widgets import ProgressBar, Sparkline, Static
 
 from charlm_tui.messages import TrainingProgress
-from charlm_tui.widgets.hyper_panel import format_duration
+from charlm_tui.widgets.hyper_panel import LONG_RUN, format_duration
 from charlm_tui.workers import LossCurves, progress_message, train_loop
 from core.session import Phase, Session
+from core.training import perplexity
 
 STATES = {
     Phase.EMPTY: "press [b]{train.toggle}[/] to start training",
@@ -21,7 +23,13 @@ STATES = {
     Phase.STOPPED: "[b]stopped[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} trains on",
     Phase.FAILED: "[b red]stopped by a problem[/] · see below",
 }
-OVERFITTING = 1.05  # validation loss this far above its best, while training goes on, reads as overfitting
+LONG_RUN_HINT = "[i]over an hour: a step budget (max steps) or a smaller model ends sooner[/]"
+STATS_TOOLTIP = (
+    "loss: cross-entropy of the next character on the training text, smoothed over the last ~50 steps (lower is "
+    "better)\nval: the same on held-out text the model never trains on — it shows whether the model generalises\n"
+    "ppl: perplexity, e^loss (of val when there is one): roughly how many characters the model hesitates between\n"
+    "epoch avg: the course's figure, the mean loss so far this epoch\nexample: the last single example's loss (noisy)"
+)
 
 
 class TrainingPanel(Vertical):
@@ -33,29 +41,40 @@ class TrainingPanel(Vertical):
         self.last: TrainingProgress | None = None
         self.curves: LossCurves | None = None
         self.phase = Phase.EMPTY
+        self.detail = ""  # what the session said last (paused at…, the failure)
+        self.validation_note = ""  # why the run has no validation, when it asked for some
+        self._verdict = ""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="train-state")
         with Horizontal(id="loss-row", classes="curve-row"):
-            yield Label("loss", classes="caption")
+            yield Static("\nloss", id="loss-range", classes="caption")
             yield Sparkline([], id="loss-curve")
         with Horizontal(id="val-row", classes="curve-row"):
-            yield Label("val", classes="caption")
+            yield Static("val", classes="caption")
             yield Sparkline([], id="val-curve")
-        yield Static("", id="train-stats")
-        bar = ProgressBar(total=None, show_eta=False, id="train-progress")
-        bar.display = False  # until there is progress to show (an empty bar would only animate)
-        yield bar
+        with Horizontal(id="step-row"):
+            yield Static("", id="train-steps")
+            bar = ProgressBar(total=None, show_eta=False, id="train-progress")
+            bar.display = False  # until there is progress to show (an empty bar would only animate)
+            yield bar
+        yield Static("", id="train-stats").with_tooltip(STATS_TOOLTIP)
+        yield Static("", id="train-verdict")
 
     # --- the worker ---
 
     def show_run(self, session: Session) -> None:
         """Show the session's run from its start (a new or loaded model): its curves so far, its last step."""
         self.reset()
-        self.curves = LossCurves(session.run)
-        last = session.run.trainer.last_step_event()
+        run = session.run
+        self.curves = LossCurves(run)
+        self.validation_note = run.validation_note
+        self.query_one("#val-row").display = bool(run.trainer.validation_examples)
+        last = run.trainer.last_step_event()
         if last is not None:
-            self.show_progress(progress_message(session.run, self.curves, last))
+            self.show_progress(progress_message(run, self.curves, last))
+        else:
+            self._show_verdict()
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def train(self, session: Session) -> None:
@@ -70,45 +89,68 @@ class TrainingPanel(Vertical):
 
     def show_state(self, phase: Phase, keys: dict[str, str], detail: str = "") -> None:
         """`keys`: how the keys of train.toggle, train.stop, sample.start and checkpoint.save are shown."""
-        self.phase = phase
+        self.phase, self.detail = phase, detail
         text = STATES[phase]
         for binding_id, label in keys.items():
             text = text.replace("{" + binding_id + "}", label)
-        self.query_one("#train-state", Static).update(text + (f"\n{detail}" if detail else ""))
+        self.query_one("#train-state", Static).update(text)
         if self.last is not None and phase is not Phase.RUNNING:
             self.show_progress(self.last)
+        else:
+            self._show_verdict()
 
     def show_progress(self, p: TrainingProgress) -> None:
         self.last = p
         self.query_one("#loss-curve", Sparkline).data = p.curve
+        if p.curve:
+            self.query_one("#loss-range", Static).update(f"{max(p.curve):.2f}\nloss\n{min(p.curve):.2f}", layout=False)
         # one point would be drawn as a full-height bar: wait for a second one
         self.query_one("#val-curve", Sparkline).data = p.validation_curve if len(p.validation_curve) > 1 else []
         of_steps = f"/{p.total_steps:,}" if p.total_steps else ""
         of_epochs = f"/{p.epochs}" if p.epochs else ""
-        val = "–"
-        if p.validation_loss is not None:
-            val = f"{p.validation_loss:.3f}"
-            best = min(p.validation_curve, default=p.validation_loss)
-            if len(p.validation_curve) > 2 and p.validation_loss > OVERFITTING * best and p.avg_loss < best:
-                val += " [b $warning]↑ overfitting[/]"
         speed, eta = "", ""
         if self.phase is Phase.RUNNING:
             speed = f"  {p.steps_per_sec:,.0f} steps/s"
             if p.total_steps and p.steps_per_sec > 0:
                 eta = f"  ETA {format_duration((p.total_steps - p.step) / p.steps_per_sec)}"
+        self.query_one("#train-steps", Static).update(f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}"
+                                                      f"{speed}{eta} ", layout=False)
+        val = "–" if p.validation_loss is None else f"[b]{p.validation_loss:.3f}[/]"
+        ppl = perplexity(p.loss if p.validation_loss is None else p.validation_loss)
         self.query_one("#train-stats", Static).update(
-            f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}{speed}{eta}\n"
-            f"loss [b]{p.loss:.3f}[/]  avg {p.avg_loss:.3f}  ppl {p.perplexity:.2f}  val {val}",
-            layout=False,  # always two lines: repainting is enough, and it keeps keys snappy while training
+            f"loss [b]{p.loss:.3f}[/] [dim]smoothed[/]  val {val}  ppl {ppl:.2f}  "
+            f"[dim]epoch avg {p.avg_loss:.3f}  example {p.example_loss:.2f}[/]",
+            layout=False,  # always one line: repainting is enough, and it keeps keys snappy while training
         )
         bar = self.query_one("#train-progress", ProgressBar)
         bar.update(total=p.total_steps, progress=p.step)
         if not bar.display:
             bar.display = True
+        self._show_verdict()
+
+    def _show_verdict(self) -> None:
+        """One line in words: the session's last word, the ETA's hint, what validation is doing."""
+        p = self.last
+        words = [self.detail] if self.detail else []
+        if p is not None and self.phase is Phase.RUNNING and p.total_steps and p.steps_per_sec > 0:
+            if (p.total_steps - p.step) / p.steps_per_sec > LONG_RUN:
+                words.append(LONG_RUN_HINT)
+        if self.validation_note:
+            words.append(self.validation_note)
+        elif p is not None and p.verdict.text:
+            words.append(f"[b $warning]{p.verdict.text}[/]" if p.verdict.warning else p.verdict.text)
+        text = " · ".join(words)
+        if text != self._verdict:  # it changes at each evaluation: a new layout only then
+            self._verdict = text
+            self.query_one("#train-verdict", Static).update(text)
 
     def reset(self) -> None:
         self.last = None
         self.query_one("#loss-curve", Sparkline).data = []
+        self.query_one("#loss-range", Static).update("\nloss")
         self.query_one("#val-curve", Sparkline).data = []
+        self.query_one("#train-steps", Static).update("")
         self.query_one("#train-stats", Static).update("")
+        self._verdict = ""
+        self.query_one("#train-verdict", Static).update("")
         self.query_one("#train-progress", ProgressBar).display = False
