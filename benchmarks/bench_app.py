@@ -31,7 +31,7 @@ from textual import events  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
 from charlm_tui.app import CharLMApp  # noqa: E402
-from core.corpora import resolve_corpus  # noqa: E402
+from core.corpora import DEFAULT_CORPUS, resolve_corpus  # noqa: E402
 from common import verdict  # noqa: E402
 from core.run import Run  # noqa: E402
 from core.session import Phase  # noqa: E402
@@ -46,7 +46,8 @@ class HeadlessRun:
     so nothing else competes with it — that is what headless means."""
 
     def __init__(self):
-        self.run = Run.new(resolve_corpus("proverbs"), RunConfig.preset("default").replace(epochs=EPOCHS))
+        self.run = Run.new(resolve_corpus(DEFAULT_CORPUS), RunConfig.preset("default").replace(epochs=EPOCHS,
+                                                                                                max_steps=None))
         self.run.trainer.run(max_steps=50)  # warm-up, as the app's first steps also are
 
     def steps_per_sec(self, steps: int) -> float:
@@ -109,6 +110,7 @@ async def in_app(steps: int, rounds: int, auto_every: int, presses: int):
         async with app.run_test(size=(80, 24)) as pilot:
             app.query_one("#auto-every", Input).value = str(auto_every)
             app.query_one("#epochs", Input).value = str(EPOCHS)
+            app.query_one("#max_steps", Input).value = ""
             await pilot.press("f5")
             await wait_until(lambda: app.session.step >= 50, 0.01, "training")
             for _ in range(rounds):

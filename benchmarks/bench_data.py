@@ -10,7 +10,7 @@ Each measurement runs in a fresh interpreter (this script, started again with a 
     - tracemalloc: the peak of Python allocations during a second, traced load.
     Both against the file size (target ≤ 10× it); the wall time target is ≤ 2 s.
 
-(b) Flatness: 10,000 SGD steps on the default corpus (proverbs) with the default preset's small
+(b) Flatness: 10,000 SGD steps on proverbs (the course's text) with the default preset's small
     fused model (context 8, embed 16, hidden 64). RSS and tracemalloc's current size are read after
     step 1,000 and after step 10,000 (after a gc.collect()). The trainer keeps every step's loss in
     `state.losses` (and each validation pass in `state.validation`) by design; the growth net of
