@@ -20,7 +20,7 @@ class TrainingProgress(Message):
     total_steps: int | None
     epoch: int
     epochs: int | None
-    loss: float  # smoothed over the last ~50 steps: the one to watch
+    loss: float  # smoothed over the last ~500 steps: the one to watch
     example_loss: float  # the last step's single example: noisy
     avg_loss: float  # the course's running average over this epoch
     steps_per_sec: float

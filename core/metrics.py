@@ -50,7 +50,7 @@ class SmoothedSeries(DownsampledSeries):
     first points are their own mean rather than the first point dragged out (one unlucky first example
     would otherwise set the curve's scale for hundreds of steps)."""
 
-    def __init__(self, capacity: int = 256, smoothing: float = 0.02):
+    def __init__(self, capacity: int = 256, smoothing: float = 0.002):  # ~500 steps: one example's loss is noisy
         super().__init__(capacity)
         self.smoothing = smoothing
         self.current: float | None = None
@@ -84,9 +84,7 @@ def validation_verdict(validation: list[tuple[int, float]], training_rising: boo
         return Verdict(f"first validation: {best:.3f} at step {best_step:,}")
     since = sum(1 for step, _ in validation if step > best_step)
     if since == 0:
-        previous = min(loss for _, loss in validation[:-1])
-        return Verdict(f"validation improving: best {best:.3f} at step {best_step:,}" if previous - best > IMPROVEMENT
-                       else f"validation level: best {best:.3f} at step {best_step:,}")
+        return Verdict(f"validation improving: best {best:.3f} at step {best_step:,}")
     # One evaluation is noisy: a run whose latest evaluations are lower on average than the ones before
     # is still learning, whichever of them was the single best.
     losses = [loss for _, loss in validation]

@@ -1,6 +1,8 @@
 """A learner's first minutes in the app, with Pilot: nothing is silent, the numbers have names, the
 form says what it is, and a terminal too small says so."""
 
+from pathlib import Path
+
 import pytest
 from textual.widgets import Input, Select
 
@@ -168,9 +170,10 @@ async def test_the_numbers_have_names_and_validation_is_judged_in_words(tmp_path
             assert name in stats
         verdict = text_of(app.query_one("#train-verdict"))
         assert "best" in verdict and "at step" in verdict
-        loss_range = text_of(app.query_one("#loss-range")).split()
-        assert loss_range[1] == "loss" and float(loss_range[0]) >= float(loss_range[2])  # the axis has values
         await stop_training(pilot)
+        curve = app.query_one("#loss-curve").data
+        highest, lowest = (text_of(app.query_one(f"#loss-{end}")).strip() for end in ("max", "min"))
+        assert (highest, lowest) == (f"{max(curve):.2f}", f"{min(curve):.2f}")  # the axis has values
 
 
 async def test_changing_the_model_while_it_trains_says_it_is_for_a_new_model(tmp_path):
@@ -223,3 +226,20 @@ async def test_a_terminal_too_small_says_how_big_it_must_be(tmp_path, size):
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert not message.display and app.query_one("#panels").display
+
+
+async def test_a_new_name_saves_as_json_beside_the_suggestion_and_load_offers_it_next(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#auto-every", "0")
+        await train_then_pause(pilot, 20)
+        await pilot.press("ctrl+s")
+        suggested = Path(app.screen.query_one("#path", Input).value)
+        await set_field(pilot, "#path", "first")  # a bare name: relative to the suggested folder
+        await pilot.press("enter")
+        await pilot.pause()
+        saved = suggested.parent / "first.json"
+        assert saved.is_file() and app.said_that(f"Saved {saved}")
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert app.screen.query_one("#path", Input).value == str(saved)

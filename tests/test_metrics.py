@@ -41,7 +41,7 @@ def test_one_early_spike_does_not_set_the_curve():
     ([], False, ""),
     ([(500, 2.8)], False, "first validation: 2.800 at step 500"),
     ([(500, 2.8), (1000, 2.6)], False, "validation improving: best 2.600 at step 1,000"),
-    ([(500, 2.8), (1000, 2.7996)], False, "validation level: best 2.800 at step 1,000"),
+    ([(500, 2.8), (1000, 2.7996)], False, "validation improving: best 2.800 at step 1,000"),
     ([(500, 2.8), (1000, 2.6), (1500, 2.7)], False,
      "validation has not improved for 1 evaluation (best 2.600 at step 1,000)"),
     ([(500, 2.9), (1000, 2.8), (1500, 2.5), (2000, 2.55), (2500, 2.4), (3000, 2.45)], False,

@@ -24,14 +24,17 @@ PANEL_HELP = (  # (panel, what it shows, for someone learning how a language mod
      "character scores higher; lr is the size of each nudge."),
     ("Training",
      "loss: the cross-entropy of the next character, how surprised the model was; lower is better. It is "
-     "smoothed over the last ~50 examples; 'example' is the last single example's loss (noisy), 'epoch avg' the "
+     "smoothed over the last ~500 examples; 'example' is the last single example's loss (noisy), 'epoch avg' the "
      "course's mean so far this epoch. val: the loss on held-out text; if it rises while the training loss falls, "
      "the model is memorising (overfitting). "
      "perplexity = e^loss: roughly how many characters the model is choosing between; 1 is certain, the "
-     "vocabulary size is guessing."),
+     "vocabulary size is guessing. The bars: the loss over the whole run, its highest and lowest value beside "
+     "them; under them, val. The line under the numbers says in words whether val is still falling."),
     ("Generation",
      "The model writes one character at a time. temperature: below 1 sharper and safer, above 1 flatter and "
-     "wilder, 0 always the likeliest. top-k: only the k likeliest characters. prompt: the text the model continues."),
+     "wilder, 0 always the likeliest. top-k: only the k likeliest characters (empty or all: every character). "
+     "prompt: the text the model continues (empty: from the start of a line). auto every: while training, a short "
+     "sample every so many steps, so you can watch the text improve (0: off)."),
 )
 
 

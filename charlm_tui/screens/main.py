@@ -8,6 +8,7 @@ sampling in its own; both report back in messages.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from textual import on
@@ -34,6 +35,7 @@ from core.settings import RunConfig
 
 PANELS = (CorpusPanel, HyperPanel, TrainingPanel, GenerationPanel)  # a new panel: one module, one entry here
 GRID_MIN_SIZE = (140, 40)  # at least this many columns and rows: all four panels at once
+REFUSAL_TIMEOUT = 3  # seconds: a toast at 80×24 covers part of the form
 MIN_SIZE = (78, 22)  # below this the form's fields lose their values: say so instead of showing them clipped
 
 
@@ -41,6 +43,10 @@ class MainScreen(Screen):
     BINDINGS = SCREEN_BINDINGS
 
     phase: reactive[Phase] = reactive(Phase.EMPTY, bindings=True, always_update=True, init=False)
+
+    def __init__(self):
+        super().__init__()
+        self.last_checkpoint: Path | None = None  # saved or loaded here: ^O offers it first
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -119,7 +125,7 @@ class MainScreen(Screen):
         if action in ("generate", "save") and self.session.run is None:
             return (f"There is no model yet to {'sample from' if action == 'generate' else 'save'}: "
                     f"{key('train.toggle')} trains one, {key('checkpoint.load')} loads one.")
-        if action == "stop_generation" and not any(panel.sampling for panel in self.query(GenerationPanel)):
+        if action == "stop_generation" and not any(panel.sampling_on_request for panel in self.query(GenerationPanel)):
             return f"No text is being generated: {key('sample.start')} samples."
         if action == "load" and self.phase is Phase.RUNNING:
             return f"Pause training ({key('train.toggle')}) before loading a checkpoint."
@@ -134,7 +140,7 @@ class MainScreen(Screen):
         """Run a screen action by name, or say why it cannot run now (the command palette's way in)."""
         reason = self.refusal(action.split("(")[0])
         if reason:
-            self.notify(reason, severity="warning")
+            self.notify(reason, severity="warning", timeout=REFUSAL_TIMEOUT)
         else:
             await self.run_action(action)
 
@@ -145,7 +151,7 @@ class MainScreen(Screen):
                 reason = self.refusal(binding.action.split("(")[0])
                 if reason:
                     event.stop()
-                    self.notify(reason, severity="warning")
+                    self.notify(reason, severity="warning", timeout=REFUSAL_TIMEOUT)
                 return
 
     def watch_phase(self, phase: Phase) -> None:
@@ -168,10 +174,7 @@ class MainScreen(Screen):
         run = self.session.run
         if run is None:
             self.query_one(GenerationPanel).fit_prompt(message.corpus)
-        elif run.corpus.name != message.corpus.name:
-            self.notify(f"The current model stays on {run.corpus.name}; {self.app.key_label('train.toggle')} will "
-                        f"offer a new model on {message.corpus.name} (it asks before discarding anything).")
-        self._show_pending()
+        self._show_pending()  # with a model: "for a new model: corpus names → proverbs" under the form
 
     @on(PresetChosen)
     def _preset_chosen(self, message: PresetChosen) -> None:
@@ -310,16 +313,20 @@ class MainScreen(Screen):
 
     def _save_to(self, path: str | None) -> None:
         if path:
+            if not Path(path).suffix and not os.path.lexists(path):  # a new "first" means a checkpoint, first.json
+                path += ".json"
             try:
                 saved = self.session.save(path)
             except (OSError, CheckpointError, SessionError) as error:
                 self.notify(f"Could not save to {path}: {error}", severity="error", title="Not saved")
                 return
+            self.last_checkpoint = saved
             self.notify(f"Saved {saved}")
 
     def action_load(self) -> None:
-        autosave = self.session.autosave_path
-        default = str(autosave) if autosave.exists() else str(data_home() / "checkpoints") + "/"
+        candidates = (self.last_checkpoint, self.session.autosave_path)  # the last one saved here, else the autosave
+        default = next((str(path) for path in candidates if path is not None and path.exists()),
+                       str(data_home() / "checkpoints") + "/")
         ask_path = lambda: self.app.push_screen(PathScreen("Load checkpoint from:", default), self._load_from)  # noqa: E731
         if self.session.unsaved_steps > 0:
             self.app.push_screen(
@@ -341,6 +348,7 @@ class MainScreen(Screen):
             return
         self.query_one(CorpusPanel).corpus = run.corpus
         self.query_one(HyperPanel).fill(run.config)
+        self.last_checkpoint = Path(path)
         self._show_model(f"loaded {Path(path).name} at step {self.session.step:,}")
         self.follow_session()
         self.notify(f"Loaded {path}: step {self.session.step:,}. {self.app.key_label('train.toggle')} continues, "

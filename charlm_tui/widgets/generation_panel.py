@@ -48,6 +48,7 @@ class GenerationPanel(Vertical):
         self._generation = 0  # which sample is current: text from an older one is dropped
         self.next_auto_sample = 0  # the step of the next automatic sample
         self._status = ""
+        self._automatic = False  # the sample streaming now came from auto every, not F7
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="gen-row"):
@@ -112,7 +113,8 @@ class GenerationPanel(Vertical):
 
     # --- sampling ---
 
-    def generate(self, run: Run, heading: str | None = None, length: int | None = None) -> str | None:
+    def generate(self, run: Run, heading: str | None = None, length: int | None = None,
+                 automatic: bool = False) -> str | None:
         """Sample from a snapshot of `run`'s weights in a worker; a message saying why not, or None."""
         settings = self.settings()
         if isinstance(settings, str):
@@ -122,9 +124,12 @@ class GenerationPanel(Vertical):
         self.stop()
         self._generation += 1
         self._cancel = threading.Event()
+        self._automatic = automatic
         self.begin(heading or f"step {run.trainer.state.step:,}, temperature {settings.temperature:g}")
         self.append(prompt.text)
         sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=self._generation)
+        if self.sampling and not automatic:  # one sample replaces another: the reactive does not change
+            self.app.refresh_bindings()
         self.sampling = True
         self._sample(sampler, prompt, length or settings.length, settings.temperature, settings.top_k,
                      self._generation, self._cancel)
@@ -139,7 +144,7 @@ class GenerationPanel(Vertical):
             return
         self.next_auto_sample = step + settings.auto_every
         if step > 0 and not self.sampling:
-            self.generate(run, heading=f"auto sample at step {step:,}", length=min(settings.length, 120))
+            self.generate(run, heading=f"auto sample at step {step:,}", length=min(settings.length, 120), automatic=True)
 
     @work(thread=True, exclusive=True, group="sample", exit_on_error=False)
     def _sample(self, sampler: Sampler, prompt: Prompt, length: int, temperature: float, top_k: int | None,
@@ -149,8 +154,15 @@ class GenerationPanel(Vertical):
     def stop(self) -> None:
         self._cancel.set()
 
+    @property
+    def sampling_on_request(self) -> bool:
+        """A sample asked for (F7) is streaming: F8 stops it. An automatic one lasts a blink, several a
+        second, so it is not offered: redrawing the footer for each would flicker and cost the UI thread."""
+        return self.sampling and not self._automatic
+
     def watch_sampling(self) -> None:
-        self.app.refresh_bindings()  # F8 (stop text) applies only while sampling
+        if not self._automatic:
+            self.app.refresh_bindings()
 
     @on(GeneratedText)
     def _generated_text(self, message: GeneratedText) -> None:

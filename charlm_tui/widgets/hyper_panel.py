@@ -158,7 +158,9 @@ class HyperPanel(Vertical):
         if config.engine == "reference":
             per_step *= REFERENCE_SLOWDOWN
         seconds = per_step * steps
-        estimate = (f"[i]≈ {format_duration(seconds)} for {steps:,} steps ({steps / examples:.2g} epochs), "
+        epochs = steps / examples
+        shown = f"{epochs:,.0f}" if epochs >= 10 else f"{epochs:.2g}"
+        estimate = (f"[i]≈ {format_duration(seconds)} for {steps:,} steps ({shown} epochs), "
                     f"at {1 / per_step:,.0f} steps/s (measured)[/]")
         if seconds > LONG_RUN:
             estimate += ("\n[b $warning]over an hour[/]: lower max steps (or epochs) to see a result sooner, or make "

@@ -19,13 +19,14 @@ STATES = {
     Phase.EMPTY: "press [b]{train.toggle}[/] to start training",
     Phase.RUNNING: "[b green]training[/] · {train.toggle} pauses · {train.stop} stops",
     Phase.PAUSED: "[b yellow]paused[/] · {train.toggle} resumes · {train.stop} stops · {sample.start} samples",
-    Phase.FINISHED: "[b]finished[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} trains on",
+    Phase.FINISHED: "[b]finished[/] · {sample.start} samples · {checkpoint.save} saves · raise max steps, then "
+                    "{train.toggle} trains on",
     Phase.STOPPED: "[b]stopped[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} trains on",
     Phase.FAILED: "[b red]stopped by a problem[/] · see below",
 }
 LONG_RUN_HINT = "[i]over an hour: a step budget (max steps) or a smaller model ends sooner[/]"
 STATS_TOOLTIP = (
-    "loss: cross-entropy of the next character on the training text, smoothed over the last ~50 steps (lower is "
+    "loss: cross-entropy of the next character on the training text, smoothed over the last ~500 steps (lower is "
     "better)\nval: the same on held-out text the model never trains on — it shows whether the model generalises\n"
     "ppl: perplexity, e^loss (of val when there is one): roughly how many characters the model hesitates between\n"
     "epoch avg: the course's figure, the mean loss so far this epoch\nexample: the last single example's loss (noisy)"
@@ -48,7 +49,10 @@ class TrainingPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="train-state")
         with Horizontal(id="loss-row", classes="curve-row"):
-            yield Static("\nloss", id="loss-range", classes="caption")
+            with Vertical(id="loss-range", classes="caption"):  # the curve's highest value at its top, lowest at its foot
+                yield Static("", id="loss-max")
+                yield Static("loss", id="loss-label")
+                yield Static("", id="loss-min")
             yield Sparkline([], id="loss-curve")
         with Horizontal(id="val-row", classes="curve-row"):
             yield Static("val", classes="caption")
@@ -103,7 +107,8 @@ class TrainingPanel(Vertical):
         self.last = p
         self.query_one("#loss-curve", Sparkline).data = p.curve
         if p.curve:
-            self.query_one("#loss-range", Static).update(f"{max(p.curve):.2f}\nloss\n{min(p.curve):.2f}", layout=False)
+            self.query_one("#loss-max", Static).update(f"{max(p.curve):.2f}", layout=False)
+            self.query_one("#loss-min", Static).update(f"{min(p.curve):.2f}", layout=False)
         # one point would be drawn as a full-height bar: wait for a second one
         self.query_one("#val-curve", Sparkline).data = p.validation_curve if len(p.validation_curve) > 1 else []
         of_steps = f"/{p.total_steps:,}" if p.total_steps else ""
@@ -147,7 +152,8 @@ class TrainingPanel(Vertical):
     def reset(self) -> None:
         self.last = None
         self.query_one("#loss-curve", Sparkline).data = []
-        self.query_one("#loss-range", Static).update("\nloss")
+        self.query_one("#loss-max", Static).update("")
+        self.query_one("#loss-min", Static).update("")
         self.query_one("#val-curve", Sparkline).data = []
         self.query_one("#train-steps", Static).update("")
         self.query_one("#train-stats", Static).update("")
