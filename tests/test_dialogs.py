@@ -1,6 +1,5 @@
 """The path prompt and the help screen, each opened alone in a tiny app and driven with Pilot, at 80×24 and 160×48."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from textual.widgets import Input, Static
 from charlm_tui.app import CharLMApp
 from charlm_tui.screens.dialogs import HelpScreen, PathScreen
 from charlm_tui.widgets.paths import PathSuggester, resolve_path, tilde_path
+from test_app import wait_for
 
 SIZES = [(80, 24), (160, 48)]
 KEYS = [("F1, ?", "Show every key"), ("F5", "Start, pause or resume training"), ("F6", "Stop training"),
@@ -31,14 +31,6 @@ class DialogApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(self.dialog, self.results.append)
-
-
-async def wait_for(pilot, condition, timeout: float = 5.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
 
 
 async def path_field(pilot) -> Input:

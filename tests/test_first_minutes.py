@@ -18,6 +18,12 @@ from test_app import (TINY, make_app, sampling, set_field, steps, stop_training,
 SIZES = [(80, 24), (160, 48)]
 
 
+async def a_paused_model(pilot) -> None:
+    """Train a few steps and pause, with automatic samples off (so the pane holds only what is asked for)."""
+    await set_field(pilot, "#auto-every", "0")
+    await train_then_pause(pilot, 20)
+
+
 def footer_keys(app) -> set[str]:
     """The keys the footer offers now (bindings whose action is allowed)."""
     return set(app.screen.active_bindings)
@@ -70,8 +76,7 @@ async def test_the_command_palette_says_why_too(tmp_path):
 async def test_the_footer_offers_stop_text_only_while_text_streams(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await set_field(pilot, "#auto-every", "0")
-        await train_then_pause(pilot, 20)
+        await a_paused_model(pilot)
         await set_field(pilot, "#length", "100000")
         await pilot.press("f7")
         await wait_for(pilot, lambda: sampling(app), what="sampling")
@@ -204,8 +209,7 @@ async def test_a_run_over_an_hour_comes_with_a_hint(tmp_path):
 async def test_a_loaded_model_gets_a_pane_of_its_own(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await set_field(pilot, "#auto-every", "0")
-        await train_then_pause(pilot, 20)
+        await a_paused_model(pilot)
         await set_field(pilot, "#length", "30")
         await pilot.press("f7")
         await wait_for(pilot, lambda: not sampling(app))
@@ -231,8 +235,7 @@ async def test_a_terminal_too_small_says_how_big_it_must_be(tmp_path, size):
 async def test_a_new_name_saves_as_json_beside_the_suggestion_and_load_offers_it_next(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await set_field(pilot, "#auto-every", "0")
-        await train_then_pause(pilot, 20)
+        await a_paused_model(pilot)
         await pilot.press("ctrl+s")
         suggested = Path(app.screen.query_one("#path", Input).value)
         await set_field(pilot, "#path", "first")  # a bare name: relative to the suggested folder
