@@ -24,6 +24,7 @@ class TrainingProgress(Message):
     example_loss: float  # the last step's single example: noisy
     avg_loss: float  # the course's running average over this epoch
     steps_per_sec: float
+    learning_rate: float  # the last update's, on the schedule
     curve: list[float]  # smoothed training loss over the whole run, downsampled
     validation_curve: list[float]
     validation_loss: float | None

@@ -42,7 +42,7 @@ def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingP
     return TrainingProgress(
         step=last.step, total_steps=trainer.total_steps, epoch=last.epoch, epochs=trainer.config.epochs,
         loss=curves.training.current, example_loss=last.loss, avg_loss=last.avg_loss,
-        steps_per_sec=last.steps_per_sec, curve=curve, validation_curve=curves.validation.values(),
+        steps_per_sec=last.steps_per_sec, learning_rate=last.learning_rate, curve=curve, validation_curve=curves.validation.values(),
         validation_loss=validation[-1][1] if validation else None,
         verdict=validation_verdict(validation, rising),
     )

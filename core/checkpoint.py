@@ -22,7 +22,7 @@ from core.training import TrainerState
 
 FORMAT = "charlm-tui-checkpoint"
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
-VERSION = 2  # 2: every setting in one "settings" object; 1 split them into "model" and "train"
+VERSION = 3  # 3: the split is a setting (v1-2 held out the tail); 2: every setting in one "settings" object; 1 split them into "model" and "train"
 
 
 class CheckpointError(ValueError):
@@ -115,7 +115,9 @@ def _settings_of(data: dict) -> dict:
     """Every setting's value as saved; a version-1 file kept them in "model" and "train"."""
     if data["version"] == 1:
         model = {k: v for k, v in dict(data["model"]).items() if k != "vocab_size"}
-        return {**model, **dict(data["train"])}
+        return {**model, **dict(data["train"]), "split": "tail"}
+    if data["version"] == 2 and isinstance(data["settings"], dict):
+        return {**data["settings"], "split": "tail"}  # before v3 the held-out examples were the tail
     return data["settings"]
 
 
@@ -133,8 +135,8 @@ def _trainer_of(data: dict) -> dict:
 def from_json(data, where: str = "checkpoint") -> Checkpoint:
     _require(isinstance(data, dict) and data.get("format") == FORMAT, f"{where} is not a charlm-tui checkpoint")
     version = data.get("version")
-    _require(type(version) is int and version in (1, VERSION),
-             f"{where} has format version {version!r}; this charlm-tui reads versions 1 and {VERSION}")
+    _require(type(version) is int and 1 <= version <= VERSION,
+             f"{where} has format version {version!r}; this charlm-tui reads versions 1 to {VERSION}")
     try:
         vocab_chars = data["vocab"]
         _require(isinstance(vocab_chars, str) and len(vocab_chars) > 0 and len(set(vocab_chars)) == len(vocab_chars),
@@ -150,9 +152,12 @@ def from_json(data, where: str = "checkpoint") -> Checkpoint:
                  and isinstance(corpus.get("path"), (str, type(None))) and isinstance(corpus.get("bundled", False), bool),
                  f"{where}: corpus must be an object with a name, a path or null, and a fingerprint (strings)")
         # everything is checked before the model is built: its size comes from the file
-        check_weights(data["weights"], table_shapes(len(vocab_chars), config.embed_dim, config.hidden_dim,
-                                                    config.context_length, config.n_hidden))
-        state = TrainerState.from_json(_trainer_of(data))
+        shapes = table_shapes(len(vocab_chars), config.embed_dim, config.hidden_dim, config.context_length,
+                              config.n_hidden)
+        check_weights(data["weights"], shapes)
+        state = TrainerState.from_json(_trainer_of(data), config.batch_size)
+        if state.best_weights is not None:
+            check_weights(state.best_weights, shapes)
         model = config.build_model(len(vocab_chars))
         model.load_weights(data["weights"])
     except CheckpointError:

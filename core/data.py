@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import stat
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import accumulate
 from pathlib import Path
 
 
@@ -69,6 +72,32 @@ class ExampleView(Sequence):
         return list(self.encoded[pos - self.context_length : pos]), self.encoded[pos]
 
 
+class SpanView(Sequence):
+    """The (context, target) pairs whose targets lie in some spans [start, stop) of an encoded text, in
+    text order: what a split that is not one contiguous piece holds. Made on demand, like ExampleView."""
+
+    def __init__(self, encoded: Sequence[int], context_length: int, spans: list[tuple[int, int]]):
+        self.encoded = encoded
+        self.context_length = context_length
+        self.spans = [(start, stop) for start, stop in spans if stop > start]
+        self._offsets = list(accumulate(stop - start for start, stop in self.spans))  # examples up to each span's end
+
+    def __len__(self) -> int:
+        return self._offsets[-1] if self._offsets else 0
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("example index out of range")
+        span = bisect_right(self._offsets, i)
+        pos = self.spans[span][1] - (self._offsets[span] - i)
+        return list(self.encoded[pos - self.context_length : pos]), self.encoded[pos]
+
+
 def create_examples(encoded: Sequence[int], context_length: int) -> ExampleView:
     """Every (previous context_length tokens, next token) pair, as a lazy view."""
     return ExampleView(encoded, context_length)
@@ -113,12 +142,14 @@ class Vocabulary:
 
 
 MIN_VALIDATION_EXAMPLES = 100  # fewer held-out examples measure noise, not how well the model generalises
+SPLITS = ("spread", "tail")  # how the held-out examples are chosen (see Corpus.split)
+PARAGRAPH_CHARS = 512  # prose is held out in runs of whole paragraphs of at least this many characters
 
 
 @dataclass(frozen=True)
 class Split:
-    train: ExampleView
-    validation: ExampleView
+    train: Sequence
+    validation: Sequence
     note: str = ""  # why there is no validation, when a fraction was asked for and the text is too small
 
 
@@ -153,26 +184,60 @@ class Corpus:
         self.check_context(context_length)
         return ExampleView(self.encoded, context_length)
 
-    def split(self, context_length: int, validation_fraction: float) -> Split:
-        """The last `validation_fraction` of the examples (a contiguous tail, so no context leaks) for validation.
+    def split(self, context_length: int, validation_fraction: float, seed: int = 0, method: str = "tail") -> Split:
+        """Examples for training and for validation (`validation_fraction` of them).
 
-        A text too small to hold out MIN_VALIDATION_EXAMPLES trains on everything, and the split says why."""
+        "tail": the last examples, one contiguous piece (the course's way, and checkpoints before v3).
+        "spread": whole units of the text drawn at random (the same for the same seed) from all through
+        it — its lines, for a text of one item a line (names); runs of paragraphs for prose — so the
+        held-out part is not one region of the file (the names file is sorted by popularity: its tail
+        is the rare names). A text too small to hold out MIN_VALIDATION_EXAMPLES trains on everything,
+        and the split says why."""
         if not 0.0 <= validation_fraction < 1.0:
             raise ValueError(f"validation fraction must be in [0, 1), not {validation_fraction}")
+        if method not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {method!r}")
         everything = self.examples(context_length)
-        n_val = int(len(everything) * validation_fraction)
-        note = ""
-        if 0 < validation_fraction and n_val < MIN_VALIDATION_EXAMPLES:
-            note = (f"validation off: {validation_fraction:.0%} of {self.name} is {n_val} examples, too few to tell "
+        wanted = int(len(everything) * validation_fraction)
+        if 0 < validation_fraction and wanted < MIN_VALIDATION_EXAMPLES:
+            note = (f"validation off: {validation_fraction:.0%} of {self.name} is {wanted} examples, too few to tell "
                     f"how the model does on text it has not seen (at least {MIN_VALIDATION_EXAMPLES} are needed), so "
                     "every example trains. A text this small can only be learnt by heart: watch the samples.")
-            n_val = 0
-        cut = everything.stop - n_val
-        return Split(
-            ExampleView(self.encoded, context_length, everything.start, cut),
-            ExampleView(self.encoded, context_length, cut, everything.stop),
-            note,
-        )
+            return Split(everything, ExampleView(self.encoded, context_length, everything.stop), note)
+        if method == "tail" or wanted == 0:
+            cut = everything.stop - wanted
+            return Split(ExampleView(self.encoded, context_length, everything.start, cut),
+                         ExampleView(self.encoded, context_length, cut, everything.stop))
+        units = self._units()
+        order = list(range(len(units)))
+        random.Random(f"split:{seed}").shuffle(order)
+        held, count = set(), 0
+        for u in order:
+            if count >= wanted:
+                break
+            held.add(u)
+            start, stop = units[u]
+            count += max(0, stop - max(start, context_length))
+        spans = ([], [])  # train, validation
+        for u, (start, stop) in enumerate(units):
+            spans[u in held].append((max(start, context_length), stop))
+        return Split(SpanView(self.encoded, context_length, spans[0]), SpanView(self.encoded, context_length, spans[1]))
+
+    def _units(self) -> list[tuple[int, int]]:
+        """The text cut into [start, stop) pieces that end at line ends: its lines when it is one item a
+        line (no blank line inside), else runs of paragraphs (split at blank lines) of PARAGRAPH_CHARS or more."""
+        text = self.text
+        line_shaped = "\n\n" not in text.strip("\n")
+        units, start = [], 0
+        while start < len(text):
+            stop = text.find("\n", start if line_shaped else start + PARAGRAPH_CHARS)
+            if not line_shaped and stop != -1:
+                blank = text.find("\n\n", stop)  # carry on to the paragraph's end, its blank line included
+                stop = blank + 1 if blank != -1 else len(text) - 1
+            stop = len(text) if stop == -1 else stop + 1
+            units.append((start, stop))
+            start = stop
+        return units
 
     def preview(self, chars: int = 200) -> str:
         return self.text[:chars]

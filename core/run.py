@@ -24,7 +24,7 @@ class Run:
 
     @classmethod
     def new(cls, corpus: Corpus, config: RunConfig) -> Run:
-        split = corpus.split(config.context_length, config.validation_fraction)
+        split = config.split_of(corpus)
         model = config.build_model(len(corpus.vocab))
         return cls(corpus, config, model, Trainer(model, split.train, split.validation, config))
 
@@ -45,7 +45,7 @@ class Run:
         fixed = checkpoint.config.differences(config, fixed_only=True)
         if fixed:
             raise CheckpointError(f"a resumed run keeps the settings it started with; these differ: {', '.join(fixed)}")
-        split = corpus.split(config.context_length, config.validation_fraction)
+        split = config.split_of(corpus)
         state = checkpoint.state
         if checkpoint.corpus.get("fingerprint") != corpus.fingerprint:
             # A different text: the weights carry over, the position in the old text does not.
@@ -59,7 +59,7 @@ class Run:
     @property
     def validation_note(self) -> str:
         """Why this run has no validation though its settings ask for some ("" if it has, or asks for none)."""
-        return self.corpus.split(self.config.context_length, self.config.validation_fraction).note
+        return self.config.split_of(self.corpus).note
 
     def reconfigure(self, config: RunConfig) -> None:
         """New training settings between two stretches of training (the fixed ones must not change)."""

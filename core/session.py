@@ -43,7 +43,7 @@ class Phase(str, Enum):
     FAILED = "failed"  # a non-finite step or an error stopped it; the weights are the last good ones
 
 
-AFTER = {StopReason.FINISHED: Phase.FINISHED, StopReason.NON_FINITE: Phase.FAILED}
+AFTER = {StopReason.FINISHED: Phase.FINISHED, StopReason.EARLY_STOPPED: Phase.FINISHED, StopReason.NON_FINITE: Phase.FAILED}
 
 
 class SessionError(RuntimeError):
@@ -121,6 +121,9 @@ class Session:
 
     def _budget_used_up(self) -> str:
         trainer = self.run.trainer
+        if trainer.stopped_early:
+            return (f"Validation has not improved for {trainer.evaluations_since_best} evaluations (patience "
+                    f"{trainer.config.patience}): raise patience, or clear it, to train on from the best weights.")
         config, by_epochs = trainer.config, (trainer.config.epochs or 0) * trainer.epoch_size
         epochs = f"{config.epochs} epoch ends" if config.epochs == 1 else f"{config.epochs} epochs end"
         limit = (f"its {epochs} at step {by_epochs:,}: raise epochs"

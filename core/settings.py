@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.corpora import DEFAULT_CORPUS
+from core.data import SPLITS
 from core.fused import ACTIVATIONS
 from core.model import ENGINES, CharacterLM, table_shapes
 
@@ -30,11 +31,14 @@ class Preset:
 
 
 PRESETS = {
-    "default": Preset("small and quick on 4,000 names: validation falls and the names get better within seconds; "
+    "default": Preset("small and quick on 32,033 names: validation falls and the names get better within seconds; "
                       "lr 0.01, 50,000 steps (about a minute)", DEFAULT_CORPUS),
     "course": Preset("the course's own run (Section 3.5): its 5 lines, context 8, embed 32, hidden 128, lr 0.01, "
                      "3 epochs, no validation", "proverbs"),
+    "makemore": Preset("Zero to Hero's makemore MLP (part 2): context 3, embed 10, one tanh layer of 200; batches "
+                       "of 8, lr 0.1 then 0.01 for the last quarter of 60,000 updates (480,000 examples)", DEFAULT_CORPUS),
 }
+SCHEDULES = ("constant", "step", "cosine")
 CUSTOM = "custom"  # what the form's preset says once a field differs from every preset
 NONE_WORDS = ("", "none", "off", "all")  # how an optional setting is left empty
 # What a model may cost here. Measured on a 558,557-parameter model (shakespeare, context 16, embed 32,
@@ -128,31 +132,48 @@ def _setting(name, label, kind, help, presets, flag=None, **limits) -> Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     # the model
-    _setting("context_length", "context", int, "characters the model sees before predicting the next", 8,
+    _setting("context_length", "context", int, "characters the model sees before predicting the next",
+             {"default": 8, "makemore": 3},
              flag="--context", minimum=1, maximum=64, fixed=True, group="model"),
-    _setting("embed_dim", "embed dim", int, "numbers per character embedding", {"default": 16, "course": 32},
+    _setting("embed_dim", "embed dim", int, "numbers per character embedding",
+             {"default": 16, "course": 32, "makemore": 10},
              flag="--embed", minimum=1, maximum=256, fixed=True, group="model"),
-    _setting("hidden_dim", "hidden dim", int, "width of each hidden layer", {"default": 64, "course": 128},
+    _setting("hidden_dim", "hidden dim", int, "width of each hidden layer",
+             {"default": 64, "course": 128, "makemore": 200},
              flag="--hidden", minimum=1, maximum=1024, fixed=True, group="model"),
-    _setting("n_hidden", "layers", int, "number of hidden layers (the course uses 2)", 2,
+    _setting("n_hidden", "layers", int, "number of hidden layers (the course uses 2)", {"default": 2, "makemore": 1},
              flag="--layers", minimum=1, maximum=6, fixed=True, group="model"),
-    _setting("activation", "activation", str, "the hidden layers' nonlinearity", "relu",
+    _setting("activation", "activation", str, "the hidden layers' nonlinearity", {"default": "relu", "makemore": "tanh"},
              choices=ACTIVATIONS, fixed=True, group="model"),
     _setting("engine", "engine", str, "fused: a layer is one graph node; reference: the course's graph of + and *",
              "fused", choices=ENGINES, fixed=True, group="model"),
     # the data and the start
     _setting("validation_fraction", "val frac", float, "share of the examples held out for validation",
              {"default": 0.1, "course": 0.0}, flag="--val-fraction", minimum=0.0, maximum=0.9, fixed=True),
+    _setting("split", "split", str, "held-out examples: spread (whole lines or paragraphs drawn from all through "
+             "the text, by seed) or tail (the last ones)", "spread", choices=SPLITS, fixed=True),
     _setting("seed", "seed", int, "random seed for the weights and the shuffling", 0,
              minimum=0, maximum=2**31 - 1, fixed=True),
     # training: these may change between a pause and a resume
-    _setting("learning_rate", "lr", float, "step size of each SGD update", 0.01,
-             flag="--lr", minimum=1e-6, maximum=10.0),
+    _setting("learning_rate", "lr", float, "step size of each SGD update (the peak, with a schedule)",
+             {"default": 0.01, "makemore": 0.1}, flag="--lr", minimum=1e-6, maximum=10.0),
+    _setting("batch_size", "batch", int, "examples whose gradients are averaged into one update (1: the course's "
+             "per-example SGD)", {"default": 1, "makemore": 8}, minimum=1, maximum=1024, fixed=True),
+    _setting("lr_schedule", "schedule", str, "how lr changes over the budget: constant, step (× decay at decay at) "
+             "or cosine (down to lr × decay)", {"default": "constant", "makemore": "step"}, flag="--schedule",
+             choices=SCHEDULES),
+    _setting("lr_decay", "decay", float, "the schedule's factor: lr × decay after the step, or at the cosine's end",
+             {"default": 0.1}, minimum=1e-4, maximum=1.0),
+    _setting("decay_at", "decay at", float, "where the step schedule drops lr, as a share of the budget",
+             {"default": 0.5, "makemore": 0.75}, minimum=0.0, maximum=1.0),
+    _setting("warmup_steps", "warmup", int, "steps over which lr rises from 0 at the start (0: none)", 0,
+             flag="--warmup", minimum=0, maximum=10**9),
     # A budget in steps by default: an epoch of tinyshakespeare is a million steps, of proverbs 215.
     _setting("epochs", "epochs", int, "passes over the training examples (empty: until the step budget)",
              {"default": None, "course": 3}, minimum=1, maximum=100_000, optional=True),
-    _setting("max_steps", "max steps", int, "steps in all, counted across resumes (empty: until the epochs)",
-             {"default": 50_000, "course": None}, flag="--steps", minimum=1, maximum=10**9, optional=True),
+    _setting("max_steps", "max steps", int, "updates in all, counted across resumes (empty: until the epochs)",
+             {"default": 50_000, "course": None, "makemore": 60_000}, flag="--steps", minimum=1, maximum=10**9,
+             optional=True),
     _setting("clip_value", "clip", float, "clip each gradient to ±this (the course's clip; empty: off)", None,
              flag="--clip", minimum=1e-9, maximum=1e6, optional=True),
     _setting("clip_norm", "clip norm", float, "scale the gradients to at most this global L2 norm (empty: off)", None,
@@ -161,6 +182,8 @@ SETTINGS: tuple[Setting, ...] = (
              minimum=1, maximum=10**7),
     _setting("eval_examples", "eval size", int, "validation examples per pass, evenly spaced (bounds its cost)", 500,
              minimum=1, maximum=10**6),
+    _setting("patience", "patience", int, "stop after this many evaluations without a better validation loss, and "
+             "go back to the best weights (empty: off)", None, minimum=1, maximum=10**6, optional=True),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -220,6 +243,10 @@ class RunConfig:
     def with_fixed_of(self, other: RunConfig) -> RunConfig:
         """These settings, but the fixed ones (model, split, seed) taken from `other`."""
         return self.replace(**{s.name: getattr(other, s.name) for s in SETTINGS if s.fixed})
+
+    def split_of(self, corpus):
+        """`corpus` split into training and validation examples as these settings say."""
+        return corpus.split(self.context_length, self.validation_fraction, self.seed, self.split)
 
     def parameters(self, vocab_size: int) -> int:
         """How many parameters the model has on a vocabulary of `vocab_size` characters."""

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 from core.data import ExampleView
 from core.model import CharacterLM
-from core.optim import SGD
+from core.optim import SGD, scheduled_lr
 from core.sampling import FrozenModel
 from core.settings import RunConfig
 
@@ -42,9 +42,10 @@ class StepEvent:
     epoch: int  # 1-based
     index: int  # examples done in this epoch
     epoch_size: int
-    loss: float
+    loss: float  # the example's, or the batch's mean
     avg_loss: float  # the course's running average over this epoch
     steps_per_sec: float
+    learning_rate: float = 0.0  # the one this update used
 
     @property
     def perplexity(self) -> float:
@@ -73,6 +74,7 @@ class ValidationEvent:
 
 class StopReason(str, Enum):
     FINISHED = "finished"  # the epochs or the step budget are done
+    EARLY_STOPPED = "early_stopped"  # validation stopped improving for `patience` evaluations: back to the best
     CANCELLED = "cancelled"
     NON_FINITE = "non_finite"
 
@@ -100,21 +102,24 @@ class TrainerState:
     epoch_loss_sum: float = 0.0
     epoch_key: int | None = None  # the key of this epoch's order (None between epochs)
     rng_state: list | None = None  # the trainer's RNG state after drawing that key
-    losses: list[float] = field(default_factory=list)  # every step's loss
+    losses: list[float] = field(default_factory=list)  # every step's loss (a batch's mean)
     validation: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
+    best_weights: list | None = None  # the weights at the best validation so far, kept when patience is set
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> TrainerState:
-        """The state saved as `data`, every field checked (a ValueError names the first bad one)."""
-        if not isinstance(data, dict) or set(data) != {f.name for f in fields(cls)}:
+    def from_json(cls, data: dict, batch_size: int = 1) -> TrainerState:
+        """The state saved as `data` by a run of `batch_size`, every field checked (a ValueError names the
+        first bad one)."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or not names - {"best_weights"} <= set(data) <= names:  # v2 had no best_weights
             raise ValueError(f"the trainer's fields must be exactly {', '.join(f.name for f in fields(cls))}")
         step, epoch, index = data["step"], data["epoch"], data["index"]
         for name in ("step", "epoch", "index"):
             _check(_is_count(data[name]), f"trainer.{name} must be a whole number ≥ 0")
-        _check(index <= step, "trainer.index is beyond the steps taken")
+        _check(index <= step * batch_size, "trainer.index is beyond the steps taken")
         _check(epoch <= step, "trainer.epoch is beyond the steps taken")
         _check(_is_finite(data["epoch_loss_sum"]) and data["epoch_loss_sum"] >= 0,
                "trainer.epoch_loss_sum must be a finite number ≥ 0 (a sum of losses)")
@@ -131,7 +136,7 @@ class TrainerState:
         _check(key is None or (_is_count(key) and key < 2**64), "trainer.epoch_key must be empty or a 64-bit whole number")
         _check((key is None) == (index == 0), "trainer.epoch_key does not match trainer.index")
         return cls(step, epoch, index, float(data["epoch_loss_sum"]), key, data["rng_state"],
-                   [float(x) for x in losses], [(s, float(loss)) for s, loss in validation])
+                   [float(x) for x in losses], [(s, float(loss)) for s, loss in validation], data.get("best_weights"))
 
 
 def _check(condition: bool, message: str) -> None:
@@ -240,19 +245,43 @@ class Trainer:
 
     @property
     def epoch_size(self) -> int:
+        """Examples in an epoch."""
         return len(self.train_examples)
 
     @property
+    def steps_per_epoch(self) -> int:
+        """Updates in an epoch: a batch never runs over an epoch's end."""
+        return -(-self.epoch_size // self.config.batch_size)
+
+    @property
     def total_steps(self) -> int | None:
-        """Steps the whole run will take, when that is known."""
-        by_epochs = self.config.epochs * self.epoch_size if self.config.epochs is not None else None
+        """Steps (updates) the whole run will take, when that is known."""
+        by_epochs = self.config.epochs * self.steps_per_epoch if self.config.epochs is not None else None
         candidates = [n for n in (by_epochs, self.config.max_steps) if n is not None]
         return min(candidates) if candidates else None
 
     @property
     def finished(self) -> bool:
         total = self.total_steps
-        return total is not None and self.state.step >= total
+        return (total is not None and self.state.step >= total) or self.stopped_early
+
+    @property
+    def evaluations_since_best(self) -> int:
+        validation = self.state.validation
+        if not validation:
+            return 0
+        best_step = min(validation, key=lambda point: (point[1], point[0]))[0]
+        return sum(1 for step, _ in validation if step > best_step)
+
+    @property
+    def stopped_early(self) -> bool:
+        """Validation has not improved for `patience` evaluations (raising patience lets it go on)."""
+        return self.config.patience is not None and self.evaluations_since_best >= self.config.patience
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next update, on the schedule."""
+        return scheduled_lr(self.config, self.state.step, self.total_steps)
 
     def _start_epoch(self) -> None:
         self.state.epoch_key = self._rng.getrandbits(64)
@@ -269,28 +298,39 @@ class Trainer:
             state, optimizer, config = self.state, self.optimizer, self.config
             if self._order is None:
                 self._start_epoch()
-            context, target = self.train_examples[self._order[state.index]]
+            batch = min(config.batch_size, self.epoch_size - state.index)
             optimizer.zero_grad()
-            loss = self.model.loss(context, target)
-            if not math.isfinite(loss.data):
-                raise NonFiniteError(f"the loss became {loss.data} at step {state.step + 1}; the step was not applied")
-            loss.backward()
+            total = 0.0
+            for i in range(state.index, state.index + batch):  # the gradients add up in the tables
+                context, target = self.train_examples[self._order[i]]
+                loss = self.model.loss(context, target)
+                if not math.isfinite(loss.data):
+                    raise NonFiniteError(f"the loss became {loss.data} at step {state.step + 1}; the step was not applied")
+                loss.backward()
+                total += loss.data
             if not optimizer.grads_finite():
                 raise NonFiniteError(f"the gradients became infinite or NaN at step {state.step + 1}; the step was not applied")
-            if config.clip_value is not None:
-                optimizer.clip_grad_value(config.clip_value)
-            if config.clip_norm is not None:
-                optimizer.clip_grad_norm(config.clip_norm)
-            optimizer.lr = config.learning_rate  # the config may change between pauses
+            lr = self.learning_rate  # the config may change between pauses
+            if config.clip_value is not None or config.clip_norm is not None:
+                if batch > 1:
+                    optimizer.scale_grad(1.0 / batch)  # clip the mean gradient, as a batch-1 step clips its own
+                if config.clip_value is not None:
+                    optimizer.clip_grad_value(config.clip_value)
+                if config.clip_norm is not None:
+                    optimizer.clip_grad_norm(config.clip_norm)
+                optimizer.lr = lr
+            else:
+                optimizer.lr = lr / batch  # lr · (sum of the gradients) / batch: the mean, without a pass over them
             optimizer.step()
+            mean_loss = total / batch
             state.step += 1
-            state.index += 1
-            state.epoch_loss_sum += loss.data
-            state.losses.append(loss.data)
+            state.index += batch
+            state.epoch_loss_sum += total
+            state.losses.append(mean_loss)
             now = time.perf_counter()
             self._recent.append(now)
-            events.append(StepEvent(state.step, state.epoch + 1, state.index, self.epoch_size, loss.data,
-                                    state.epoch_loss_sum / state.index, self.steps_per_sec()))
+            events.append(StepEvent(state.step, state.epoch + 1, state.index, self.epoch_size, mean_loss,
+                                    state.epoch_loss_sum / state.index, self.steps_per_sec(), lr))
             if state.index == self.epoch_size:
                 events.append(EpochEvent(state.epoch + 1, state.epoch_loss_sum / state.index))
                 state.epoch += 1
@@ -306,20 +346,33 @@ class Trainer:
                                              "weights are finite but overflow on held-out text)")
                     events.append(ValidationEvent(state.step, validation))
                     state.validation.append((state.step, validation))
+                    self._keep_best()
         return events
+
+    def _keep_best(self) -> None:
+        """With patience set: keep the weights of a new best validation; once it has not improved for
+        `patience` evaluations, go back to them (as makemore keeps its best model by validation)."""
+        if self.config.patience is None:
+            return
+        since = self.evaluations_since_best
+        if since == 0:
+            self.state.best_weights = self.model.weights()
+        elif self.stopped_early and self.state.best_weights is not None:
+            self.model.load_weights(self.state.best_weights)
 
     def last_step_event(self) -> StepEvent | None:
         """The latest step's reading, rebuilt from the state (after a resume, say); None before any step."""
         state = self.state
         if not state.losses:
             return None
+        lr = scheduled_lr(self.config, state.step - 1, self.total_steps)
         if state.index:  # within an epoch
             return StepEvent(state.step, state.epoch + 1, state.index, self.epoch_size, state.losses[-1],
-                             state.epoch_loss_sum / state.index, 0.0)
-        # just finished an epoch: the epoch's average is the mean of its steps
-        epoch_losses = state.losses[-self.epoch_size:]
+                             state.epoch_loss_sum / state.index, 0.0, lr)
+        # just finished an epoch: the epoch's average is the mean of its steps (of its examples, batch 1)
+        epoch_losses = state.losses[-self.steps_per_epoch:]
         return StepEvent(state.step, state.epoch, self.epoch_size, self.epoch_size, state.losses[-1],
-                         sum(epoch_losses) / len(epoch_losses), 0.0)
+                         sum(epoch_losses) / len(epoch_losses), 0.0, lr)
 
     def steps_per_sec(self) -> float:
         if len(self._recent) < 2:
@@ -355,6 +408,12 @@ class Trainer:
         """
         taken = 0
         while True:
+            if self.stopped_early:
+                best_step, best = min(self.state.validation, key=lambda point: (point[1], point[0]))
+                yield StoppedEvent(StopReason.EARLY_STOPPED, self.state.step,
+                                   f"validation has not improved for {self.evaluations_since_best} evaluations (best "
+                                   f"{best:.3f} at step {best_step:,}): stopped early, back to the best weights")
+                return
             if self.finished:
                 yield StoppedEvent(StopReason.FINISHED, self.state.step, f"training finished after {self.state.step:,} steps")
                 return

@@ -19,7 +19,7 @@ def saved(tmp_path, proverbs):
 def test_the_file_holds_everything_to_resume(saved):
     run, path = saved
     data = json.loads(path.read_text())
-    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 2
+    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 3
     assert data["vocab"] == run.corpus.vocab.chars
     assert data["settings"] == run.config.to_json()
     assert data["settings"]["engine"] == "fused" and data["settings"]["hidden_dim"] == 5
@@ -136,11 +136,23 @@ def test_a_version_1_checkpoint_still_loads(saved):
     data["model"] = {"vocab_size": len(data["vocab"]), **{k: settings.pop(k) for k in model_keys}}
     data["train"], data["version"] = settings, 1
     data["trainer"]["shuffle_state"] = data["trainer"].pop("epoch_key") and data["trainer"]["rng_state"]
+    del data["trainer"]["best_weights"]
     path.write_text(json.dumps(data))
     loaded = load_checkpoint(path)
-    assert loaded.config == run.config and loaded.model.weights() == run.model.weights()
+    assert loaded.config == run.config.replace(split="tail")  # what versions before 3 held out
+    assert loaded.model.weights() == run.model.weights()
     assert loaded.state.step == run.trainer.state.step == 30 and loaded.state.losses == run.trainer.state.losses
     assert loaded.state.index == 0 and loaded.state.epoch_key is None  # its epoch goes on in a new order
+
+
+def test_a_version_2_checkpoint_loads_with_the_tail_it_held_out(saved):
+    run, path = saved
+    data = json.loads(path.read_text())
+    del data["settings"]["split"], data["trainer"]["best_weights"]
+    data["version"] = 2
+    path.write_text(json.dumps(data))
+    loaded = load_checkpoint(path)
+    assert loaded.config == run.config.replace(split="tail") and loaded.state == run.trainer.state
 
 
 def test_an_all_zero_random_state_is_refused(saved):

@@ -29,7 +29,7 @@ def test_wheel_installs_and_trains_headless(tmp_path):
     result = subprocess.run([str(bin_dir / "charlm-tui"), "--headless", "--steps", "5", "--print-every", "1"],
                             cwd=elsewhere, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
-    assert "corpus names: 28,110 characters, vocabulary 27" in result.stdout  # the bundled default
+    assert "corpus names: 228,146 characters, vocabulary 27" in result.stdout  # the bundled default
     assert "step 5/5" in result.stdout
     result = subprocess.run([str(bin_dir / "python"), "-c", "import textual, charlm_tui.app"], cwd=elsewhere,
                             capture_output=True, text=True, timeout=120, env=env)

@@ -76,7 +76,7 @@ class CorpusPanel(Vertical):
         if corpus is None:
             return
         try:
-            split = corpus.split(self.config.context_length, self.config.validation_fraction)
+            split = self.config.split_of(corpus)
             examples = f"examples: {len(split.train):,} train, {len(split.validation):,} val"
             if split.note:
                 examples += "\n[i]too small to hold some out for validation: it trains on all of it[/]"

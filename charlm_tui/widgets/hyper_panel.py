@@ -150,7 +150,7 @@ class HyperPanel(Vertical):
             return ""
         config = self.config
         try:
-            examples = len(self.corpus.split(config.context_length, config.validation_fraction).train)
+            examples = len(config.split_of(self.corpus).train)
         except (CorpusError, ValueError):
             return ""
         steps = min(config.max_steps or math.inf, (config.epochs or math.inf) * examples)

@@ -29,7 +29,8 @@ STATS_TOOLTIP = (
     "loss: cross-entropy of the next character on the training text, smoothed over the last ~500 steps (lower is "
     "better)\nval: the same on held-out text the model never trains on — it shows whether the model generalises\n"
     "ppl: perplexity, e^loss (of val when there is one): roughly how many characters the model hesitates between\n"
-    "epoch avg: the course's figure, the mean loss so far this epoch\nexample: the last single example's loss (noisy)"
+    "epoch avg: the course's figure, the mean loss so far this epoch\nexample: the last update's loss (one example's, "
+    "or its batch's mean: noisy)\nlr (on the step line): the learning rate of the last update, on its schedule"
 )
 
 
@@ -118,8 +119,8 @@ class TrainingPanel(Vertical):
             speed = f"  {p.steps_per_sec:,.0f} steps/s"
             if p.total_steps and p.steps_per_sec > 0:
                 eta = f"  ETA {format_duration((p.total_steps - p.step) / p.steps_per_sec)}"
-        self.query_one("#train-steps", Static).update(f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}"
-                                                      f"{speed}{eta} ", layout=False)
+        self.query_one("#train-steps", Static).update(f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}  "
+                                                      f"lr {p.learning_rate:.3g}{speed}{eta} ", layout=False)
         val = "–" if p.validation_loss is None else f"[b]{p.validation_loss:.3f}[/]"
         ppl = perplexity(p.loss if p.validation_loss is None else p.validation_loss)
         self.query_one("#train-stats", Static).update(
