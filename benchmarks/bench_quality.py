@@ -62,13 +62,13 @@ def main(argv: list[str] | None = None) -> dict:
         "examples": args.examples, "updates": trainer.state.step, "seconds": seconds,
         "validation_loss": validation, "zero_to_hero_dev_loss": ZERO_TO_HERO_DEV_LOSS,
         "figures": [{"name": "makemore preset, validation loss (names, whole held-out set)", "value": validation,
-                     "unit": "", "target": f"≤ {TARGET} (aim ≤ {ZERO_TO_HERO_DEV_LOSS})", "met": validation <= TARGET}],
+                     "unit": "", "target": f"≤ {TARGET:.2f} (aim ≤ {ZERO_TO_HERO_DEV_LOSS})", "met": validation <= TARGET}],
     }
     if args.json:
         print(json.dumps(results))
     else:
         print(f"validation loss {validation:.3f} after {args.examples:,} examples in {seconds / 60:.1f} min   "
-              f"(Zero to Hero's dev loss: {ZERO_TO_HERO_DEV_LOSS}; target ≤ {TARGET}: {verdict(validation <= TARGET)})")
+              f"(Zero to Hero's dev loss: {ZERO_TO_HERO_DEV_LOSS}; target ≤ {TARGET:.2f}: {verdict(validation <= TARGET)})")
     return results
 
 
