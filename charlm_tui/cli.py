@@ -11,6 +11,7 @@ import sys
 
 from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
+from core.lr_finder import LR_MAX, LR_MIN, STEPS as LR_STEPS
 from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, Setting, SettingError
 
 
@@ -68,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                              metavar=s.label.upper().replace(" ", "_"),
                              help=f"{s.help} ({s.requirement()}) [{s.show(s.default) or 'off'}]")
     out.add_argument("--prompt", default="", help="text the sample starts from [empty]")
+    out.add_argument("--lr-find", action="store_true", default=False,
+                     help=f"train nothing: sweep the learning rate from {LR_MIN:g} to {LR_MAX:g} over {LR_STEPS} steps "
+                     "on a copy of the model (of --resume's checkpoint, which stays untouched), print the losses and "
+                     "a suggested --lr, and exit (implies --headless; with --json, every step as a JSON line)")
     return parser
 
 
@@ -101,19 +106,37 @@ def check_resume_flags(args: argparse.Namespace) -> None:
                            f"when it starts): drop {'it' if len(fixed) == 1 else 'them'}, or start a new run without --resume")
 
 
+# What an lr sweep leaves aside: it chooses its own learning rates and takes its own steps, and trains
+# nothing to save. A flag it would ignore is refused, not ignored.
+LR_FIND_IGNORES = ("learning_rate", "max_steps", "epochs", "lr_schedule", "lr_decay", "decay_at", "warmup_steps",
+                   "eval_every", "eval_examples", "patience")
+
+
+def check_lr_find_flags(args: argparse.Namespace) -> None:
+    if not args.lr_find:
+        return
+    ignored = [BY_NAME[name].flag for name in LR_FIND_IGNORES if hasattr(args, name)]
+    ignored += ["--save"] if hasattr(args, "save") else []
+    if ignored:
+        them = "it" if len(ignored) == 1 else "them"
+        raise SettingError(f"--lr-find sweeps the learning rate itself and trains nothing, so it has no use for "
+                           f"{', '.join(ignored)}: drop {them}, or train without --lr-find")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         check_resume_flags(args)
+        check_lr_find_flags(args)
         config = run_config_from_args(args)
     except SettingError as error:
         parser.error(str(error))
-    if args.headless:
-        from charlm_tui.headless import run_headless
+    if args.headless or args.lr_find:
+        from charlm_tui.headless import run_headless, run_lr_find
 
         try:
-            return run_headless(args, parser)
+            return run_lr_find(args, parser) if args.lr_find else run_headless(args, parser)
         except KeyboardInterrupt:  # before training began (loading a large checkpoint, say): nothing to save
             print("charlm-tui: interrupted", file=sys.stderr)
             return 130

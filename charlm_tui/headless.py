@@ -13,6 +13,7 @@ from typing import Callable
 from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import resolve_corpus
 from core.data import CorpusError
+from core.lr_finder import find_lr
 from core.sampling import Sampler, prepare_prompt
 from core.session import Phase, Session, SessionError, data_home
 from core.settings import SettingError
@@ -102,6 +103,12 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
                     "validation examples")
             if run.validation_note:
                 out.say(run.validation_note)
+            elif trainer.validation_examples:
+                held_out = len(trainer.validation_examples)
+                measured = min(held_out, run.config.eval_examples)
+                out.say(f"validation every {run.config.eval_every:,} steps on "
+                        + (f"all {held_out:,} held-out examples" if measured == held_out
+                           else f"{measured:,} of the {held_out:,} held-out examples, evenly spaced (--eval-examples)"))
             out.say(f"model: {run.model.num_parameters():,} parameters ({run.model.engine} engine); "
                     f"starting at step {trainer.state.step:,}")
         error = None if stop.is_set() else _train(session, out, args.print_every, stop)
@@ -156,3 +163,47 @@ def _sample(session: Session, args: argparse.Namespace, out: Output, stop: threa
     text = prompt.text + "".join(sampler.stream(prompt, args.sample, args.temperature, args.top_k, stop))
     out.say(f"--- sample (temperature {args.temperature:g}) ---\n{text}", event="sample", text=text,
             skipped=prompt.skipped)
+
+
+def run_lr_find(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """--lr-find: sweep the learning rate on a copy of the run's model (new, or --resume's), print the
+    table and the suggestion (or every step as JSON), and exit; nothing is trained or saved."""
+    try:
+        session = _open(args)
+    except (CorpusError, CheckpointError, SettingError, SessionError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    run = session.run
+    out = Output(args.json, lambda: None)
+    batch = run.config.batch_size
+    if not args.json:
+        out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
+                f"{len(run.trainer.train_examples):,} training examples")
+        start = (f"the checkpoint's weights at step {run.trainer.state.step:,}" if getattr(args, "resume", None)
+                 else "its initial weights")
+        out.say(f"model: {run.model.num_parameters():,} parameters; the sweep trains a copy of {start}, "
+                "which stay as they are")
+    try:
+        result = find_lr(run, seed=run.config.seed)
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    lowest, suggestion = result.lowest, result.suggestion
+    if args.json:
+        for row in result.rows:
+            out.say("", event="lr_find", step=row.step, lr=row.lr, loss=row.loss, smoothed=row.smoothed)
+        out.say("", event="lr_find_result", reason=result.stop, message=result.message, steps=len(result.rows),
+                lr_min=result.lr_min, lr_max=result.lr_max, batch_size=batch, seed=result.seed, suggestion=suggestion,
+                lowest_lr=lowest and lowest.lr, lowest_smoothed=lowest and lowest.smoothed, note=result.note)
+    else:
+        each = "one example" if batch == 1 else f"a batch of {batch}"
+        out.say(f"lr sweep: {result.steps} steps from lr {result.lr_min:g} to {result.lr_max:g}, {each} a step, "
+                f"in a random order (seed {result.seed}); smoothed = the loss's moving average over about 20 steps")
+        out.say(result.table())
+        out.say(result.message)
+        if lowest is not None:
+            out.say(f"lowest smoothed loss {lowest.smoothed:.4f} at lr {lowest.lr:.3g}")
+        if result.note:
+            out.say(f"note: {result.note}")
+        if suggestion is not None:
+            out.say(f"suggested lr: {suggestion:g} — set it with --lr {suggestion:g} "
+                    "(a tenth of the lr of the lowest smoothed loss)")
+    return 1 if suggestion is None or out.failure else 0
