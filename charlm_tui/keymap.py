@@ -24,10 +24,13 @@ SCREEN_BINDINGS = [  # the main screen's: they do not apply while a dialog is op
     Binding("f3", "view('train', True)", "Watch view", show=False, tooltip="Training and generation", id="view.train"),
     Binding("f5", "toggle_training", "Train", tooltip="Start, pause or resume training", id="train.toggle"),
     Binding("f6", "stop_training", "Stop", tooltip="Stop training (keeps the model)", id="train.stop"),
+    Binding("f4", "find_lr", "Find lr", show=False, tooltip="Learning-rate finder: sweep the lr on a copy of the model "
+            "and suggest one (a applies it)", id="lr.find"),
     Binding("f7", "generate", "Sample", tooltip="Generate text from the current weights", id="sample.start"),
     Binding("f8", "stop_generation", "Stop text", tooltip="Stop the generation in progress", id="sample.stop"),
     Binding("f9", "temperature(-0.1)", "Temp −", tooltip="Temperature down", id="sample.cooler", group=TEMPERATURE_KEYS),
     Binding("f10", "temperature(0.1)", "Temp +", tooltip="Temperature up", id="sample.warmer", group=TEMPERATURE_KEYS),
+    Binding("ctrl+l", "log_scale", "Log y", show=False, tooltip="Loss chart: log or linear loss axis", id="chart.log"),
     Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint", id="checkpoint.save"),
     Binding("ctrl+o", "load", "Load", tooltip="Load a checkpoint", id="checkpoint.load"),
 ]

@@ -26,6 +26,9 @@ class TrainingProgress(Message):
     steps_per_sec: float
     learning_rate: float  # the last update's, on the schedule
     curve: list[float]  # smoothed training loss over the whole run, downsampled
+    curve_steps: list[float]  # the step each point of `curve` stands for
+    validation_points: list[tuple[int, float]]  # (step, loss), at most ~256 of them
+    epoch_steps: list[int]  # where each finished epoch ended
     validation_curve: list[float]
     validation_loss: float | None
     verdict: Verdict  # in words: is validation still improving?

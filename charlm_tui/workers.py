@@ -32,6 +32,16 @@ class LossCurves:
 
 
 RISING = 1.1  # the smoothed training loss this far above its lowest reads as rising
+EPOCH_MARKS = 21  # the chart marks up to 20 epochs; one more tells it there are too many
+CHART_POINTS = 256
+
+
+def thinned(points: list[tuple[int, float]], most: int = CHART_POINTS) -> list[tuple[int, float]]:
+    """At most about `most` of `points`, evenly chosen, always with the best and the last."""
+    if len(points) <= most:
+        return list(points)
+    best = min(points, key=lambda point: (point[1], point[0]))
+    return sorted({*points[:: len(points) // most + 1], best, points[-1]})
 
 
 def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingProgress:
@@ -42,7 +52,10 @@ def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingP
     return TrainingProgress(
         step=last.step, total_steps=trainer.total_steps, epoch=last.epoch, epochs=trainer.config.epochs,
         loss=curves.training.current, example_loss=last.loss, avg_loss=last.avg_loss,
-        steps_per_sec=last.steps_per_sec, learning_rate=last.learning_rate, curve=curve, validation_curve=curves.validation.values(),
+        steps_per_sec=last.steps_per_sec, learning_rate=last.learning_rate, curve=curve,
+        curve_steps=curves.training.positions(), validation_points=thinned(validation),
+        epoch_steps=[(k + 1) * trainer.steps_per_epoch for k in range(min(trainer.state.epoch, EPOCH_MARKS))],
+        validation_curve=curves.validation.values(),
         validation_loss=validation[-1][1] if validation else None,
         verdict=validation_verdict(validation, rising),
     )

@@ -42,6 +42,12 @@ class DownsampledSeries:
     def __len__(self) -> int:
         return len(self._means) + (1 if self._open_count else 0)
 
+    def positions(self) -> list[float]:
+        """Where each of `values()` sits in the series: the mean 1-based index of the points it averages."""
+        size = self.bucket_size
+        full = [i * size + (size + 1) / 2 for i in range(len(self._means))]
+        return full + ([len(self._means) * size + (self._open_count + 1) / 2] if self._open_count else [])
+
 
 class SmoothedSeries(DownsampledSeries):
     """An exponential moving average of a series (weight `smoothing` on the newest value), downsampled.

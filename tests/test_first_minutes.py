@@ -54,14 +54,16 @@ async def test_a_key_refused_before_there_is_a_model_says_why(tmp_path, key, wor
         assert app.said_that(words), app.said  # ...and not silent either
 
 
-async def test_loading_while_training_says_to_pause_first(tmp_path):
+@pytest.mark.parametrize("key, words", [("ctrl+o", "Pause training (F5) before loading"),
+                                        ("f4", "before the learning-rate finder")])
+async def test_a_key_that_needs_a_pause_says_so_while_training(tmp_path, key, words):
     app = make_app(tmp_path, config=TINY.replace(max_steps=10**9))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
         await wait_for(pilot, lambda: steps(app) > 10, what="training")
-        await pilot.press("ctrl+o")
+        await pilot.press(key)
         await pilot.pause()
-        assert app.said_that("Pause training (F5) before loading")
+        assert app.said_that(words)
         assert app.screen is app.main  # no dialog opened
         await stop_training(pilot)
 
@@ -147,7 +149,7 @@ async def test_the_course_preset_shows_no_empty_validation_row_and_says_why(tmp_
         await pilot.pause()
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED, what="50 steps")
-        assert not app.query_one("#val-row").display
+        assert app.query_one("TrainingPanel").has_class("-no-validation")
         app.main.query_one("CorpusPanel").choose("names")
         await pilot.pause()
         await set_field(pilot, "#validation_fraction", "0.1")
@@ -159,7 +161,7 @@ async def test_the_course_preset_shows_no_empty_validation_row_and_says_why(tmp_
         await pilot.pause()
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED, what="50 steps")
-        assert not app.query_one("#val-row").display
+        assert app.query_one("TrainingPanel").has_class("-no-validation")
         assert "validation off: 10% of proverbs is 21 examples" in text_of(app.query_one("#train-verdict"))
 
 
@@ -246,3 +248,38 @@ async def test_a_new_name_saves_as_json_beside_the_suggestion_and_load_offers_it
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert app.screen.query_one("#path", Input).value == str(saved)
+
+
+async def test_the_lr_finder_sweeps_a_copy_and_one_key_applies_its_suggestion(tmp_path):
+    app = make_app(tmp_path, config=RunConfig.preset("default"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: getattr(app.screen, "result", None) is not None, what="the sweep")
+        suggestion = app.screen.result.suggestion
+        assert "suggested lr" in text_of(app.screen.query_one("#lr-verdict"))
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.main.settings.learning_rate == pytest.approx(suggestion)
+        assert app.said_that(f"lr set to {suggestion:g}")
+        assert app.session.run is None  # the sweep trained a throwaway copy, not a model of the session
+
+
+async def test_early_stopping_says_so_in_words(tmp_path):
+    app = make_app(tmp_path, config=TINY.replace(learning_rate=0.5, max_steps=10**6, eval_every=50,
+                                                 eval_examples=200, patience=3))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED, timeout=60, what="early stopping")
+        verdict = text_of(app.query_one("#train-verdict"))
+        assert "has not improved for 3 evaluations" in verdict and "back to the best weights" in verdict
+
+
+async def test_ctrl_l_puts_the_loss_chart_on_a_log_scale(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chart = app.query_one("LossChart")
+        assert not chart.log_y
+        await pilot.press("ctrl+l")
+        assert chart.log_y and app.said_that("Loss axis: log")
+        await pilot.press("ctrl+l")
+        assert not chart.log_y

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 from charlm_tui.keymap import SCREEN_BINDINGS
 from charlm_tui.messages import CorpusChosen, PresetChosen, SettingsChanged, TrainingProgress, TrainingStopped
 from charlm_tui.screens.dialogs import ConfirmScreen, PathScreen
+from charlm_tui.screens.lr_finder import LRFinderScreen
 from charlm_tui.widgets.corpus_panel import CorpusPanel
 from charlm_tui.widgets.generation_panel import GenerationPanel
 from charlm_tui.widgets.hyper_panel import HyperPanel
@@ -30,6 +31,7 @@ from charlm_tui.widgets.training_panel import TrainingPanel
 from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
 from core.data import Corpus, CorpusError
+from core.run import Run
 from core.session import Phase, Session, SessionError, data_home
 from core.settings import RunConfig
 
@@ -129,6 +131,8 @@ class MainScreen(Screen):
             return f"No text is being generated: {key('sample.start')} samples."
         if action == "load" and self.phase is Phase.RUNNING:
             return f"Pause training ({key('train.toggle')}) before loading a checkpoint."
+        if action == "find_lr" and self.phase is Phase.RUNNING:
+            return f"Pause training ({key('train.toggle')}) before the learning-rate finder: it would share the CPU."
         return None
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -298,6 +302,26 @@ class MainScreen(Screen):
 
     def action_stop_generation(self) -> None:
         self.query_one(GenerationPanel).stop()
+
+    def action_find_lr(self) -> None:
+        """Sweep the current model (or a new one from the form, on the chosen corpus) and offer the suggestion."""
+        run = self.session.run
+        if run is None:
+            if self.settings is None or self.corpus is None:
+                self.notify("Fix the hyperparameters first:\n" + "\n".join(self.query_one(HyperPanel).problems),
+                            severity="error", title="Cannot sweep")
+                return
+            run = Run.new(self.corpus, self.settings)
+        self.app.push_screen(LRFinderScreen(run), self._apply_lr)
+
+    def _apply_lr(self, lr: float | None) -> None:
+        if lr is not None:
+            self.query_one(HyperPanel).set_learning_rate(lr)
+            self.notify(f"lr set to {lr:g}: {self.app.key_label('train.toggle')} trains with it.")
+
+    def action_log_scale(self) -> None:
+        log = self.query_one(TrainingPanel).toggle_log_scale()
+        self.notify(f"Loss axis: {'log' if log else 'linear'}", timeout=REFUSAL_TIMEOUT)
 
     def action_temperature(self, delta: float) -> None:
         self.query_one(GenerationPanel).nudge_temperature(delta)

@@ -78,6 +78,8 @@ class CorpusPanel(Vertical):
         try:
             split = self.config.split_of(corpus)
             examples = f"examples: {len(split.train):,} train, {len(split.validation):,} val"
+            if 0 < self.config.eval_examples < len(split.validation):
+                examples += f" ({self.config.eval_examples:,} a pass)"
             if split.note:
                 examples += "\n[i]too small to hold some out for validation: it trains on all of it[/]"
         except (CorpusError, ValueError) as error:

@@ -18,7 +18,7 @@ from core.data import Corpus, CorpusError
 from core.run import Run
 from charlm_tui.widgets.fields import read_field, setting_field
 from core.model import parameter_table
-from core.settings import CUSTOM, PRESETS, REFERENCE_SLOWDOWN, SETTINGS, RunConfig, SettingError
+from core.settings import BY_NAME, CUSTOM, PRESETS, REFERENCE_SLOWDOWN, SETTINGS, RunConfig, SettingError
 
 SPEED_PROBE_STEPS = 30
 LONG_RUN = 3600  # seconds: a run or an ETA beyond this comes with a hint
@@ -80,6 +80,9 @@ class HyperPanel(Vertical):
             value = getattr(config, setting.name)
             field.value = value if isinstance(field, Select) else setting.show(value)
         self._changed()
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.query_one("#learning_rate", Input).value = BY_NAME["learning_rate"].show(lr)
 
     def _read(self) -> tuple[RunConfig | None, list[str]]:
         values, problems = {}, []

@@ -11,6 +11,7 @@ from textual.widgets import ProgressBar, Sparkline, Static
 
 from charlm_tui.messages import TrainingProgress
 from charlm_tui.widgets.hyper_panel import LONG_RUN, format_duration
+from charlm_tui.widgets.loss_chart import LossChart
 from charlm_tui.workers import LossCurves, progress_message, train_loop
 from core.session import Phase, Session
 from core.training import perplexity
@@ -24,6 +25,7 @@ STATES = {
     Phase.STOPPED: "[b]stopped[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} trains on",
     Phase.FAILED: "[b red]stopped by a problem[/] · see below",
 }
+CHART_ROWS = 6  # the chart's height in a small terminal (app.tcss); a big one gives it the panel's free rows
 LONG_RUN_HINT = "[i]over an hour: a step budget (max steps) or a smaller model ends sooner[/]"
 STATS_TOOLTIP = (
     "loss: cross-entropy of the next character on the training text, smoothed over the last ~500 steps (lower is "
@@ -49,13 +51,14 @@ class TrainingPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="train-state")
-        with Horizontal(id="loss-row", classes="curve-row"):
+        yield LossChart(id="loss-chart")
+        with Horizontal(id="loss-row", classes="curve-row sparklines"):
             with Vertical(id="loss-range", classes="caption"):  # the curve's highest value at its top, lowest at its foot
                 yield Static("", id="loss-max")
                 yield Static("loss", id="loss-label")
                 yield Static("", id="loss-min")
             yield Sparkline([], id="loss-curve")
-        with Horizontal(id="val-row", classes="curve-row"):
+        with Horizontal(id="val-row", classes="curve-row sparklines"):
             yield Static("val", classes="caption")
             yield Sparkline([], id="val-curve")
         with Horizontal(id="step-row"):
@@ -74,7 +77,7 @@ class TrainingPanel(Vertical):
         run = session.run
         self.curves = LossCurves(run)
         self.validation_note = run.validation_note
-        self.query_one("#val-row").display = bool(run.trainer.validation_examples)
+        self.set_class(not run.trainer.validation_examples, "-no-validation")
         last = run.trainer.last_step_event()
         if last is not None:
             self.show_progress(progress_message(run, self.curves, last))
@@ -104,8 +107,19 @@ class TrainingPanel(Vertical):
         else:
             self._show_verdict()
 
+    def on_resize(self) -> None:
+        """A real chart where it is readable; the Sparklines where it is not (borders and padding: 4 columns)."""
+        self.set_class(not LossChart.fits(self.size.width - 4, CHART_ROWS), "-sparklines")
+
+    def toggle_log_scale(self) -> bool:
+        """Switch the chart's loss axis between linear and log; True if it is now log."""
+        chart = self.query_one(LossChart)
+        chart.log_y = not chart.log_y
+        return chart.log_y
+
     def show_progress(self, p: TrainingProgress) -> None:
         self.last = p
+        self.query_one(LossChart).show(list(zip(p.curve_steps, p.curve)), p.validation_points, p.epoch_steps)
         self.query_one("#loss-curve", Sparkline).data = p.curve
         if p.curve:
             self.query_one("#loss-max", Static).update(f"{max(p.curve):.2f}", layout=False)
@@ -152,6 +166,7 @@ class TrainingPanel(Vertical):
 
     def reset(self) -> None:
         self.last = None
+        self.query_one(LossChart).show([], [], [])
         self.query_one("#loss-curve", Sparkline).data = []
         self.query_one("#loss-max", Static).update("")
         self.query_one("#loss-min", Static).update("")

@@ -1,0 +1,72 @@
+"""The learning-rate finder as a dialog: the sweep runs in this screen's thread worker on a copy of the
+model, then the loss is plotted against the learning rate with the suggestion, which one key applies."""
+
+from __future__ import annotations
+
+import math
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+from textual_plot import HiResMode, PlotWidget
+
+from core.lr_finder import LRFinderResult, find_lr
+from core.run import Run
+
+
+class LRFinderScreen(ModalScreen[float | None]):
+    """Dismissed with the suggested learning rate when `a` applies it, None on Esc."""
+
+    BINDINGS = [Binding("a", "apply", "Apply the suggestion"), Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, run: Run):
+        super().__init__()
+        self.run = run
+        self.result: LRFinderResult | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="lr-finder"):
+            yield Label("[b]Learning-rate finder[/]: one step at each lr, growing from 1e-4 to 1, on a copy of the model")
+            plot = PlotWidget(allow_pan_and_zoom=False, id="lr-plot")
+            plot.set_xlabel("log10(lr)")
+            plot.set_ylabel("loss")
+            yield plot
+            yield Static("sweeping…", id="lr-verdict")
+
+    def on_mount(self) -> None:
+        self._sweep()
+
+    @work(thread=True, exclusive=True, group="lr-find", exit_on_error=False)
+    def _sweep(self) -> None:
+        result = find_lr(self.run, seed=self.run.config.seed)
+        self.app.call_from_thread(self._show, result)
+
+    def _show(self, result: LRFinderResult) -> None:
+        if not self.is_mounted:  # closed while it swept
+            return
+        self.result = result
+        plot = self.query_one(PlotWidget)
+        x = [math.log10(row.lr) for row in result.rows]
+        plot.plot(x, [row.loss for row in result.rows], hires_mode=HiResMode.BRAILLE, line_style="grey50")
+        plot.plot(x, [row.smoothed for row in result.rows], hires_mode=HiResMode.BRAILLE, line_style="bold cyan")
+        lowest, suggestion = result.lowest, result.suggestion
+        words = [result.message]
+        if lowest is not None:
+            words.append(f"lowest smoothed loss {lowest.smoothed:.3f} at lr {lowest.lr:.3g}")
+        if result.note:
+            words.append(result.note)
+        if suggestion is not None:
+            words.append(f"[b]suggested lr {suggestion:g}[/] (a tenth of that): [b]a[/] applies it, Esc closes")
+        else:
+            words.append("no suggestion: Esc closes")
+        self.query_one("#lr-verdict", Static).update("\n".join(words))
+
+    def action_apply(self) -> None:
+        if self.result is None or self.result.suggestion is None:
+            self.notify("The sweep has no suggestion yet." if self.result is None else "This sweep has no suggestion.",
+                        severity="warning")
+            return
+        self.dismiss(self.result.suggestion)
