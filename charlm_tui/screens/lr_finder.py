@@ -29,7 +29,7 @@ class LRFinderScreen(ModalScreen[float | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="lr-finder"):
-            yield Label("[b]Learning-rate finder[/]: one step at each lr, growing from 1e-4 to 1, on a copy of the model")
+            yield Label("[b]Learning-rate finder[/]: a step at each lr from 1e-4 to 1, on a copy of the model")
             plot = PlotWidget(allow_pan_and_zoom=False, id="lr-plot")
             plot.set_xlabel("log10(lr)")
             plot.set_ylabel("loss")
