@@ -24,7 +24,7 @@ SCREEN_BINDINGS = [  # the main screen's: they do not apply while a dialog is op
     Binding("f3", "view('train', True)", "Watch view", show=False, tooltip="Training and generation", id="view.train"),
     Binding("f5", "toggle_training", "Train", tooltip="Start, pause or resume training", id="train.toggle"),
     Binding("f6", "stop_training", "Stop", tooltip="Stop training (keeps the model)", id="train.stop"),
-    Binding("f4", "find_lr", "Find lr", show=False, tooltip="Learning-rate finder: sweep the lr on a copy of the model "
+    Binding("ctrl+r", "find_lr", "Find lr", show=False, tooltip="Learning-rate finder: sweep the lr on a copy of the model "
             "and suggest one (a applies it)", id="lr.find"),
     Binding("f7", "generate", "Sample", tooltip="Generate text from the current weights", id="sample.start"),
     Binding("f8", "stop_generation", "Stop text", tooltip="Stop the generation in progress", id="sample.stop"),

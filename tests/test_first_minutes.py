@@ -55,7 +55,7 @@ async def test_a_key_refused_before_there_is_a_model_says_why(tmp_path, key, wor
 
 
 @pytest.mark.parametrize("key, words", [("ctrl+o", "Pause training (F5) before loading"),
-                                        ("f4", "before the learning-rate finder")])
+                                        ("ctrl+r", "before the learning-rate finder")])
 async def test_a_key_that_needs_a_pause_says_so_while_training(tmp_path, key, words):
     app = make_app(tmp_path, config=TINY.replace(max_steps=10**9))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -253,7 +253,7 @@ async def test_a_new_name_saves_as_json_beside_the_suggestion_and_load_offers_it
 async def test_the_lr_finder_sweeps_a_copy_and_one_key_applies_its_suggestion(tmp_path):
     app = make_app(tmp_path, config=RunConfig.preset("default"))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f4")
+        await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: getattr(app.screen, "result", None) is not None, what="the sweep")
         suggestion = app.screen.result.suggestion
         assert "suggested lr" in text_of(app.screen.query_one("#lr-verdict"))
