@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a character-level language model on a pure-Python scalar autograd engine, "
         "live in the terminal (or headless with --headless).",
         argument_default=argparse.SUPPRESS,  # a flag not given is absent, so it is known what was given
+        epilog="charlm-tui runs [--json] lists the runs trained so far, for scripts too.",
     )
     parser.add_argument("--headless", action="store_true", default=False, help="train without the TUI, printing progress lines")
     parser.add_argument("--corpus", help=f"a bundled corpus name or a path to a UTF-8 text file [the preset's: "
@@ -123,7 +124,68 @@ def check_lr_find_flags(args: argparse.Namespace) -> None:
                            f"{', '.join(ignored)}: drop {them}, or train without --lr-find")
 
 
+def _runs_table(runs) -> str:
+    """The history as a table, a run a line, oldest first."""
+    from datetime import datetime
+
+    def number(x, digits=3):
+        return "-" if x is None else f"{x:.{digits}f}" if x < 1e6 else f"{x:.2e}"
+
+    def started(iso):
+        try:
+            return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            return iso[:16]
+
+    rows = [("id", "started", "corpus", "steps", "best val", "final val", "ppl", "stop", "settings")]
+    for r in runs:
+        s = r.settings
+        settings = (f"ctx {s.get('context_length')} emb {s.get('embed_dim')} hid {s.get('hidden_dim')}×{s.get('n_hidden')} "
+                    f"{s.get('activation')} lr {s.get('learning_rate')} batch {s.get('batch_size')}")
+        best = r.best_validation["loss"] if r.best_validation else None
+        rows.append((r.id[:8], started(r.started), r.corpus["name"][:24], f"{r.steps:,}", number(best),
+                     number(r.final_validation), number(r.perplexity, 2), r.outcome(), settings))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = {3, 4, 5, 6}  # the numbers
+    return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                     for row in rows)
+
+
+def runs_main(argv: list[str]) -> int:
+    """`charlm-tui runs [--json]`: the run history, oldest first; damaged lines are warned of on stderr."""
+    import json
+
+    from core.history import RunLog
+
+    parser = OneLineParser(prog="charlm-tui runs", description="List the training runs recorded in the run history "
+                           "(the app's and headless ones), oldest first.")
+    parser.add_argument("--json", action="store_true", help="one JSON object per run (every field, the curves included)")
+    args = parser.parse_args(argv)
+    log = RunLog()
+    runs, warnings = log.read()
+    for warning in warnings:
+        print(f"charlm-tui: warning: {warning}", file=sys.stderr)
+    if not runs:
+        print(f"no runs yet: every training run is recorded in {log.path}", file=sys.stderr if args.json else sys.stdout)
+        return 0
+    try:
+        if args.json:
+            for r in runs:
+                print(json.dumps({**r.to_json(), "outcome": r.outcome()}, ensure_ascii=False))
+        else:
+            print(_runs_table(runs))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `charlm-tui runs | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["runs"]:
+        return runs_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

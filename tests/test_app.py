@@ -196,7 +196,7 @@ async def test_start_pause_resume_stop(tmp_path, size):
         await pilot.press("f5")
         await wait_for(pilot, lambda: "step" in text_of(app.query_one("#train-steps")), what="progress")
         assert app.main.phase is Phase.RUNNING
-        assert app.query_one("#loss-curve").data  # the sparkline has points
+        assert app.query_one("LossChart").training  # the chart has points
         assert "loss" in text_of(app.query_one("#train-stats")) and "smoothed" in text_of(app.query_one("#train-stats"))
 
         await pilot.press("f5")

@@ -4,6 +4,8 @@ validation is still improving."""
 
 from __future__ import annotations
 
+import time
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -25,6 +27,7 @@ STATES = {
     Phase.STOPPED: "[b]stopped[/] · {sample.start} samples · {checkpoint.save} saves · {train.toggle} trains on",
     Phase.FAILED: "[b red]stopped by a problem[/] · see below",
 }
+CHART_INTERVAL = 1.0  # seconds between two redraws of the curves while training
 CHART_ROWS = 6  # the chart's height in a small terminal (app.tcss); a big one gives it the panel's free rows
 LONG_RUN_HINT = "[i]over an hour: a step budget (max steps) or a smaller model ends sooner[/]"
 STATS_TOOLTIP = (
@@ -48,6 +51,7 @@ class TrainingPanel(Vertical):
         self.detail = ""  # what the session said last (paused at…, the failure)
         self.validation_note = ""  # why the run has no validation, when it asked for some
         self._verdict = ""
+        self._curves_shown = 0.0  # when the curves were last drawn (time.monotonic())
 
     def compose(self) -> ComposeResult:
         yield Static("", id="train-state")
@@ -110,6 +114,9 @@ class TrainingPanel(Vertical):
     def on_resize(self) -> None:
         """A real chart where it is readable; the Sparklines where it is not (borders and padding: 4 columns)."""
         self.set_class(not LossChart.fits(self.size.width - 4, CHART_ROWS), "-sparklines")
+        if self.last is not None:
+            self._curves_shown = 0.0  # the other kind may be stale
+            self._show_curves(self.last)
 
     def toggle_log_scale(self) -> bool:
         """Switch the chart's loss axis between linear and log; True if it is now log."""
@@ -119,13 +126,7 @@ class TrainingPanel(Vertical):
 
     def show_progress(self, p: TrainingProgress) -> None:
         self.last = p
-        self.query_one(LossChart).show(list(zip(p.curve_steps, p.curve)), p.validation_points, p.epoch_steps)
-        self.query_one("#loss-curve", Sparkline).data = p.curve
-        if p.curve:
-            self.query_one("#loss-max", Static).update(f"{max(p.curve):.2f}", layout=False)
-            self.query_one("#loss-min", Static).update(f"{min(p.curve):.2f}", layout=False)
-        # one point would be drawn as a full-height bar: wait for a second one
-        self.query_one("#val-curve", Sparkline).data = p.validation_curve if len(p.validation_curve) > 1 else []
+        self._show_curves(p)
         of_steps = f"/{p.total_steps:,}" if p.total_steps else ""
         of_epochs = f"/{p.epochs}" if p.epochs else ""
         speed, eta = "", ""
@@ -148,6 +149,24 @@ class TrainingPanel(Vertical):
             bar.display = True
         self._show_verdict()
 
+    def _show_curves(self, p: TrainingProgress) -> None:
+        """The chart, or the Sparklines where it does not fit. While training, at most once a CHART_INTERVAL:
+        a curve of the whole run hardly moves in a quarter of a second, and each redraw is the UI thread's
+        time taken from training."""
+        now = time.monotonic()
+        if self.phase is Phase.RUNNING and now - self._curves_shown < CHART_INTERVAL:
+            return
+        self._curves_shown = now
+        if not self.has_class("-sparklines"):
+            self.query_one(LossChart).show(list(zip(p.curve_steps, p.curve)), p.validation_points, p.epoch_steps)
+            return
+        self.query_one("#loss-curve", Sparkline).data = p.curve
+        if p.curve:
+            self.query_one("#loss-max", Static).update(f"{max(p.curve):.2f}", layout=False)
+            self.query_one("#loss-min", Static).update(f"{min(p.curve):.2f}", layout=False)
+        # one point would be drawn as a full-height bar: wait for a second one
+        self.query_one("#val-curve", Sparkline).data = p.validation_curve if len(p.validation_curve) > 1 else []
+
     def _show_verdict(self) -> None:
         """One line in words: the session's last word, the ETA's hint, what validation is doing."""
         p = self.last
@@ -166,6 +185,7 @@ class TrainingPanel(Vertical):
 
     def reset(self) -> None:
         self.last = None
+        self._curves_shown = 0.0
         self.query_one(LossChart).show([], [], [])
         self.query_one("#loss-curve", Sparkline).data = []
         self.query_one("#loss-max", Static).update("")
