@@ -118,6 +118,33 @@ def prepare_prompt(prompt: str, vocab: Vocabulary, context_length: int) -> Promp
     return Prompt(usable, context, skipped)
 
 
+def check_top_p(top_p: float | None) -> None:
+    """Refuse a top_p that is not None or in (0, 1]."""
+    if top_p is not None and not 0.0 < top_p <= 1.0:  # NaN fails this too
+        raise ValueError(f"top_p must be in (0, 1] (or None for off), not {top_p}")
+
+
+def nucleus(probs: Sequence[float], p: float) -> list[int]:
+    """Top-p: the indices of the smallest set of characters, most likely first, whose probabilities add up
+    to at least p of the total (the total is 1 for softmax output; any non-negative weights will do).
+
+    Most likely first, ties broken by the lower index, so the set is the same for the same input. Mass
+    is added up in that order, so the set minus its last (least likely) member holds less than p. p=1
+    keeps every character with a nonzero probability (in floats, a tiny one can fail to add anything
+    to a sum near 1). The most likely character is always kept. Works on Fractions too."""
+    if p is None:
+        raise ValueError("top_p must be in (0, 1], not None")
+    check_top_p(p)
+    order = sorted(range(len(probs)), key=lambda i: (-probs[i], i))
+    if not order:
+        return []
+    if p >= 1:
+        return [i for i in order if probs[i] > 0] or order[:1]
+    cumulative = list(accumulate(probs[i] for i in order))
+    needed = p * cumulative[-1]
+    return order[: bisect.bisect_left(cumulative, needed) + 1]  # the first prefix whose mass reaches p
+
+
 class Sampler:
     """Generates text from a FrozenModel with its own random generator."""
 
@@ -128,12 +155,20 @@ class Sampler:
         self.vocab = vocab
         self.rng = random.Random(seed)
 
-    def next_index(self, context: Sequence[int], temperature: float = 1.0, top_k: int | None = None) -> int:
+    def next_index(self, context: Sequence[int], temperature: float = 1.0, top_k: int | None = None, *,
+                   top_p: float | None = None) -> int:
+        """The next character's index: the model's probabilities at `temperature`, cut to the `top_k` most
+        likely (by logit) and then to the nucleus of mass `top_p` (see `nucleus`), and one draw from them.
+        top_p None or 1 is off, and then the draw is exactly the one without it."""
         logits = self.model.logits(context)
         if top_k is not None and 0 < top_k < len(logits):
             cutoff = sorted(logits, reverse=True)[top_k - 1]
             logits = [z if z >= cutoff else -math.inf for z in logits]
         probs = F.softmax(logits, temperature)
+        if top_p is not None and top_p != 1:
+            kept = sorted(nucleus(probs, top_p))  # in index order: with every character kept, the same draw as without
+            cumulative = list(accumulate(probs[i] for i in kept))
+            return kept[min(bisect.bisect_right(cumulative, self.rng.random() * cumulative[-1]), len(kept) - 1)]
         cumulative = list(accumulate(probs))
         return min(bisect.bisect_right(cumulative, self.rng.random() * cumulative[-1]), len(probs) - 1)
 
@@ -144,19 +179,29 @@ class Sampler:
         temperature: float = 1.0,
         top_k: int | None = None,
         cancel: threading.Event | None = None,
+        *,
+        top_p: float | None = None,
     ) -> Iterator[str]:
         """Yield `length` generated characters one at a time (stops early if `cancel` is set)."""
+        check_top_p(top_p)  # raised here, by the call, not later by the first next()
+        return self._stream(prompt, length, temperature, top_k, cancel, top_p)
+
+    def _stream(self, prompt: Prompt, length: int, temperature: float, top_k: int | None,
+                cancel: threading.Event | None, top_p: float | None) -> Iterator[str]:
         context = list(prompt.context)
         for _ in range(length):
             if cancel is not None and cancel.is_set():
                 return
-            idx = self.next_index(context, temperature, top_k)
+            if top_p is None:  # the call as it always was (a subclass may override next_index without top_p)
+                idx = self.next_index(context, temperature, top_k)
+            else:
+                idx = self.next_index(context, temperature, top_k, top_p=top_p)
             context = context[1:] + [idx]
             yield self.vocab.idx_to_char[idx]
 
 
 def generate(model, idx_to_char, char_to_idx, seed_text: str, length: int, temperature: float = 1.0,
-             *, top_k: int | None = None, seed: int | None = None) -> str:
+             *, top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> str:
     """The course's generate(): the prompt followed by `length` sampled characters.
 
     Unlike the course's version it builds no graph, skips prompt characters outside the vocabulary
@@ -168,4 +213,4 @@ def generate(model, idx_to_char, char_to_idx, seed_text: str, length: int, tempe
     frozen = model if isinstance(model, FrozenModel) else FrozenModel.from_model(model)
     prompt = prepare_prompt(seed_text, vocab, frozen.context_length)
     sampler = Sampler(frozen, vocab, seed)
-    return prompt.text + "".join(sampler.stream(prompt, length, temperature, top_k))
+    return prompt.text + "".join(sampler.stream(prompt, length, temperature, top_k, top_p=top_p))

@@ -1,0 +1,336 @@
+"""The run history: every training run, one JSON line per update, in `data_home() / "runs.jsonl"`.
+
+A run is written when it starts, every few seconds while it trains, when it stops and when it is
+saved; each write appends one whole line (a single `os.write` on a file opened with O_APPEND, under
+an exclusive `flock` where there is one), so writers in several processes never mix their lines. An
+update is a new line with the same id: the reader keeps each id's last readable line, so a run killed
+mid-way is there as it was at its last update, its stop reason still "running". A damaged line (a
+write cut short by a crash, say) is skipped with a warning, never an error.
+
+    log = RunLog()                      # data_home() / "runs.jsonl"
+    tracker = RunTracker(log)
+    tracker.update(run)                 # as often as you like: it writes every `every` seconds at most
+    tracker.update(run, StopReason.FINISHED)
+    runs, warnings = log.read()
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import MISSING, asdict, dataclass, fields
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+
+from core.metrics import SmoothedSeries
+from core.training import StopReason, perplexity
+
+try:
+    import fcntl
+except ImportError:  # Windows: appends stay whole lines in practice, without the lock
+    fcntl = None
+
+POINTS = 128  # points kept of each curve
+RUNNING = "running"  # the stop reason of a run still training, or killed while it trained
+KILLED = "killed"  # what `RunRecord.outcome()` says of a "running" run whose process is gone
+
+
+def history_path() -> Path:
+    from core.session import data_home  # here, not above: core.session imports this module
+
+    return data_home() / "runs.jsonl"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# --- one run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRecord:
+    """What the history keeps of one run (a resumed checkpoint is a new run, `resumed_from` it)."""
+
+    id: str  # first, so a reader finds it at the start of the line
+    started: str  # ISO 8601, UTC
+    updated: str
+    corpus: dict  # {"name", "fingerprint", "path" (None for a bundled or pasted text)}
+    settings: dict  # RunConfig.to_json()
+    engine: str
+    parameters: int
+    steps: int  # steps taken in all (a resumed run counts its checkpoint's)
+    wall_seconds: float  # time spent training in this run (pauses left out)
+    curve: list  # [[step, smoothed training loss]], at most POINTS, the last one at `steps`
+    validation: list  # [[step, validation loss]], at most POINTS, first and last kept
+    best_validation: dict | None  # {"step", "loss"}
+    final_validation: float | None  # the last validation loss
+    perplexity: float | None  # e^final validation, else e^the last smoothed training loss
+    stop_reason: str  # finished, cancelled, non_finite, early_stopped, error, or "running"
+    checkpoint: str | None = None  # where it was last saved
+    resumed_from: str | None = None  # the checkpoint it was loaded from
+    pid: int | None = None  # the process training it, and its host: tells a killed run from a running one
+    host: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def to_line(self) -> bytes:
+        return (json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data) -> RunRecord:
+        """A record from a parsed line; a ValueError names what is wrong with it."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        for f in fields(cls):
+            if f.name not in data:
+                if f.default is MISSING:
+                    raise ValueError(f"no {f.name!r}")
+            elif not _SHAPES[f.name](data[f.name]):
+                raise ValueError(f"{f.name!r} is {str(data[f.name])[:40]!r}")
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def outcome(self) -> str:
+        """The stop reason, but "killed" for a run left "running" by a process that is gone (known only on
+        this host; a reused process id reads as still running)."""
+        if self.stop_reason != RUNNING or self.pid is None or self.host != socket.gethostname() or os.name != "posix":
+            return self.stop_reason
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return KILLED
+        except OSError:  # someone else's process: it exists
+            pass
+        return RUNNING
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _optional(check):
+    return lambda x: x is None or check(x)
+
+
+def _points(x) -> bool:
+    """[[step ≥ 0, finite loss], ...], checked a column at a time (a read checks thousands of them)."""
+    if not (type(x) is list and len(x) <= POINTS and {type(p) for p in x} <= {list} and {len(p) for p in x} <= {2}):
+        return False
+    steps, losses = [p[0] for p in x], [p[1] for p in x]
+    return ({type(s) for s in steps} <= {int} and min(steps, default=0) >= 0
+            and {type(v) for v in losses} <= {int, float} and math.isfinite(sum(losses)))
+
+
+_SHAPES = {
+    "id": lambda x: isinstance(x, str) and bool(x), "started": lambda x: isinstance(x, str),
+    "updated": lambda x: isinstance(x, str),
+    "corpus": lambda x: isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("fingerprint"), str)
+    and _optional(lambda p: isinstance(p, str))(x.get("path")),
+    "settings": lambda x: isinstance(x, dict), "engine": lambda x: isinstance(x, str), "parameters": _count,
+    "steps": _count, "wall_seconds": lambda x: _number(x) and x >= 0, "curve": _points, "validation": _points,
+    "best_validation": _optional(lambda x: isinstance(x, dict) and _count(x.get("step")) and _number(x.get("loss"))),
+    "final_validation": _optional(_number), "perplexity": _optional(_number), "stop_reason": lambda x: isinstance(x, str),
+    "checkpoint": _optional(lambda x: isinstance(x, str)), "resumed_from": _optional(lambda x: isinstance(x, str)),
+    "pid": _optional(_count), "host": _optional(lambda x: isinstance(x, str)),
+}
+
+
+# --- the file ----------------------------------------------------------------------------------
+
+
+_ID = re.compile(rb'\{"id":"([^"\\]+)",')  # how to_line() starts
+
+
+class RunLog:
+    """The history file: whole lines appended, read back as the last line of each run."""
+
+    def __init__(self, path: str | Path | None = None, fsync: bool = True):
+        self.path = Path(path) if path is not None else history_path()
+        self.fsync = fsync  # so an update survives a power cut too, not only a killed process
+
+    def record(self, record: RunRecord) -> None:
+        """Append `record` as one line (raises OSError if it cannot be written)."""
+        line = record.to_line()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: the last byte
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short by a crash: leave it on its own
+                line = b"\n" + line
+            written = os.write(fd, line)
+            while written < len(line):  # only a full disk or a signal writes part of it
+                written += os.write(fd, line[written:])
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> tuple[list[RunRecord], list[str]]:
+        """Every run, by start time, as its last readable line says; and a warning per damaged line.
+        Never raises: a missing file is an empty history, an unreadable one a warning."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return [], []
+        except OSError as error:
+            return [], [f"cannot read the run history {self.path}: {error.strerror or error}"]
+        collecting = gc.isenabled()
+        gc.disable()  # the records' many small lists would set off collections that find nothing: 3× slower
+        try:
+            return self._parse(data)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _parse(self, data: bytes) -> tuple[list[RunRecord], list[str]]:
+        lines = data.split(b"\n")
+        found: dict[str, tuple[int, RunRecord]] = {}
+        warnings = []
+        for number in range(len(lines) - 1, -1, -1):  # from the end: an id's last line wins, the rest are skipped
+            line = lines[number]
+            if not line.strip():
+                continue
+            known = _ID.match(line)
+            if known and known.group(1).decode(errors="replace") in found:
+                continue
+            try:
+                record = RunRecord.from_json(json.loads(line))
+            except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                cut = " (cut short: a write interrupted by a crash?)" if number == len(lines) - 1 else ""
+                warnings.append(f"{self.path}:{number + 1}: skipped a damaged line{cut}: {str(error)[:80]}")
+                continue
+            found.setdefault(record.id, (number, record))
+        runs = sorted(found.values(), key=lambda item: (item[1].started, item[0]))
+        return [record for _, record in runs], warnings[::-1]
+
+
+# --- following a run ---------------------------------------------------------------------------
+
+
+class RunTracker:
+    """Writes a run's record as it trains. Call `update(run)` on every event (it costs a clock read until
+    a write is due), `update(run, reason)` when training stops, `saved(run, path)` when it is saved.
+    A different `Run` object starts a new record. A history that cannot be written never stops
+    training: the error is kept in `self.error`."""
+
+    def __init__(self, log: RunLog | None = None, every: float = 10.0, clock=time.monotonic):
+        self.log = log if log is not None else RunLog()
+        self.every, self.clock = every, clock
+        self.error: str | None = None  # the last write's error, None once one succeeds
+        self._lock = threading.Lock()  # a save from the UI thread while the worker trains
+        self._run = None
+        self._record: RunRecord | None = None
+
+    def begin(self, run, resumed_from: str | Path | None = None) -> None:
+        """Start a new record for `run` (update() does it for a run it has not seen; call this to say
+        which checkpoint the run was loaded from)."""
+        with self._lock:
+            self._begin(run, resumed_from)
+
+    def _begin(self, run, resumed_from=None) -> None:
+        corpus = run.corpus
+        self._run = run
+        self._record = RunRecord(
+            id=uuid.uuid4().hex, started=_now(), updated=_now(),
+            corpus={"name": corpus.name, "fingerprint": corpus.fingerprint, "path": corpus.source},
+            settings=run.config.to_json(), engine=run.config.engine, parameters=run.model.num_parameters(),
+            steps=run.trainer.state.step, wall_seconds=0.0, curve=[], validation=[], best_validation=None,
+            final_validation=None, perplexity=None, stop_reason="paused",
+            resumed_from=str(Path(resumed_from).absolute()) if resumed_from else None,
+            pid=os.getpid(), host=socket.gethostname())
+        self._series = SmoothedSeries(POINTS)  # fed with the losses not seen yet at each write
+        self._fed = 0
+        self._wall = 0.0  # training time before this stretch
+        self._since: float | None = None  # when this stretch of training began (None: not training)
+        self._written = 0.0  # when the last write was
+
+    def update(self, run, reason: StopReason | str | None = None) -> bool:
+        """`run` trains on (reason None), or stopped for `reason`; written when a stretch starts or stops
+        and at most every `every` seconds (more seldom in a long run) between. True if written."""
+        now = self.clock()
+        if reason is None and run is self._run and self._since is not None:
+            elapsed = self._wall + now - self._since
+            if now - self._written < max(self.every, min(elapsed / 20, 60.0)):  # ≤ ~60 lines an hour
+                return False
+        with self._lock:
+            if run is not self._run:
+                self._begin(run)
+            if self._since is None and reason is None:
+                self._since = now
+            if reason is not None:
+                self._stop(now, reason)
+            return self._write(now)
+
+    def saved(self, run, path: str | Path) -> bool:
+        """`run` was saved to `path` (a checkpoint or an autosave)."""
+        with self._lock:
+            if run is not self._run:
+                self._begin(run)
+            self._record.checkpoint = str(Path(path).absolute())
+            return self._write(self.clock())
+
+    def _stop(self, now: float, reason) -> None:
+        if self._since is not None:
+            self._wall += now - self._since
+            self._since = None
+        self._record.stop_reason = reason.value if isinstance(reason, Enum) else str(reason)
+
+    def _write(self, now: float) -> bool:
+        record, state = self._record, self._run.trainer.state
+        losses = state.losses
+        if len(losses) < self._fed:  # not the same losses any more
+            self._series, self._fed = SmoothedSeries(POINTS), 0
+        self._series.extend(losses[self._fed:len(losses)])
+        self._fed = len(losses)
+        record.steps = state.step
+        record.wall_seconds = round(self._wall + (now - self._since if self._since is not None else 0.0), 3)
+        record.curve = [[round(p), _round(v)] for p, v in zip(self._series.positions(), self._series.values())
+                        if math.isfinite(v)]
+        if record.curve and self._series.current is not None and math.isfinite(self._series.current):
+            record.curve[-1] = [len(losses), _round(self._series.current)]  # end where the run is
+        validation = list(state.validation)
+        if validation:
+            step, loss = min(validation, key=lambda point: (point[1], point[0]))
+            record.best_validation = {"step": step, "loss": _round(loss)}
+            record.final_validation = _round(validation[-1][1])
+        record.validation = [[s, _round(v)] for s, v in _thin(validation, POINTS)]
+        last = record.final_validation if record.final_validation is not None else self._series.current
+        record.perplexity = _round(perplexity(last)) if last is not None and math.isfinite(last) else None
+        if self._since is not None:
+            record.stop_reason = RUNNING
+        record.updated = _now()
+        self._written = now
+        try:
+            self.log.record(record)
+        except (OSError, ValueError) as error:  # ValueError: a number JSON cannot hold
+            self.error = f"the run history could not be written: {error}"
+            return False
+        self.error = None
+        return True
+
+
+def _round(x: float) -> float:
+    return round(x, 5)
+
+
+def _thin(points: list, n: int) -> list:
+    """At most `n` of `points`, evenly spaced, the first and last kept."""
+    if len(points) <= n:
+        return points
+    return [points[round(i * (len(points) - 1) / (n - 1))] for i in range(n)]
+
