@@ -24,6 +24,7 @@ from typing import Iterator
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.corpora import bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
+from core.history import RunTracker
 from core.run import Run
 from core.settings import RunConfig
 from core.training import StoppedEvent, StopReason, TrainingEvent
@@ -59,6 +60,7 @@ class Session:
         self.saved_step = 0  # the step last saved or loaded
         self._cancel = threading.Event()
         self._stop_requested = False
+        self.history = RunTracker()  # every run, in data_home()/runs.jsonl (a write error never stops training)
 
     # --- what is true now ---
 
@@ -135,18 +137,25 @@ class Session:
         """Train until finished, paused, stopped or failed, yielding every event; the phase follows."""
         if self.phase is not Phase.RUNNING:
             raise SessionError("start() or resume() first.")
+        history = self.history
+        history.update(self.run)  # a stretch starts: recorded at once
         try:
             for event in self.run.trainer.events(self._cancel):
                 if isinstance(event, StoppedEvent):
                     self.phase = AFTER.get(event.reason, Phase.STOPPED if self._stop_requested else Phase.PAUSED)
                     self.detail = event.message if self.phase is not Phase.PAUSED else f"paused at step {event.step:,}"
+                    history.update(self.run, event.reason)
+                else:
+                    history.update(self.run)  # a clock read; a line written every few seconds
                 yield event
         except Exception as error:
             self.phase, self.detail = Phase.FAILED, f"{type(error).__name__}: {error}"
+            history.update(self.run, "error")
             raise
         finally:
             if self.phase is Phase.RUNNING:  # the caller left the loop early
                 self.phase = Phase.PAUSED
+                history.update(self.run, StopReason.CANCELLED)
 
     def pause(self) -> None:
         """Ask a running `train()` to end after the current step (safe from any thread)."""
@@ -169,6 +178,7 @@ class Session:
         step = self.step
         saved = self.run.save(path)
         self.saved_step = step
+        self.history.saved(self.run, saved)
         return saved
 
     def autosave(self) -> Path | None:
@@ -197,6 +207,7 @@ class Session:
         config = checkpoint.config.replace(**changes) if changes else None
         run = Run.resume(checkpoint, corpus or corpus_for(checkpoint, fallback), config)
         self.run, self.saved_step = run, run.trainer.state.step
+        self.history.begin(run, resumed_from=path)
         self.phase = Phase.FINISHED if run.trainer.finished else Phase.PAUSED
         self.detail = f"loaded {Path(path).name} at step {self.step:,}"
         return run

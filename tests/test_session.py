@@ -8,6 +8,7 @@ import pytest
 
 from core.checkpoint import load_checkpoint
 from core.data import Corpus, CorpusError
+from core.history import RunLog
 from core.session import Phase, Session, SessionError, corpus_for
 from core.settings import RunConfig
 from core.training import StoppedEvent
@@ -200,3 +201,19 @@ def test_the_budget_message_names_the_limit_reached(corpus, tmp_path):
     with pytest.raises(SessionError, match=r"its 1 epoch ends at step 219: raise epochs"):
         session.resume(session.run.config.replace(max_steps=10_000))  # more steps alone: the epochs still bind
     assert session.detail == "training finished after 219 steps"
+
+
+def test_every_run_is_recorded_in_the_history_with_its_checkpoint(corpus, tmp_path):
+    session = Session(tmp_path / "autosave.json")
+    session.new(corpus, TINY)
+    session.start()
+    train(session)
+    saved = session.save(tmp_path / "run.json")
+    session.load(saved, corpus, {"max_steps": 80})
+    session.start()
+    train(session)
+    (first, second), warnings = RunLog().read()
+    assert not warnings
+    assert first.steps == 60 and first.stop_reason == "finished" and first.checkpoint == str(saved)
+    assert first.settings == TINY.to_json() and first.corpus["name"] == "proverbs" and first.curve[-1][0] == 60
+    assert second.resumed_from == str(saved) and second.steps == 80  # a loaded run trained on is a run of its own
