@@ -48,7 +48,29 @@ def decode(indices, idx_to_char: dict[int, str]) -> str:
     return "".join(idx_to_char[i] for i in indices)
 
 
-class ExampleView(Sequence):
+class Examples(Sequence):
+    """(context, target) pairs of an encoded text, made when asked for: example i is the target at
+    `target_position(i)` with the `context_length` tokens before it."""
+
+    encoded: Sequence[int]
+    context_length: int
+
+    def target_position(self, i: int) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("example index out of range")
+        pos = self.target_position(i)
+        return list(self.encoded[pos - self.context_length : pos]), self.encoded[pos]
+
+
+class ExampleView(Examples):
     """The (context, target) pairs for target positions [start, stop) of an encoded text, made on demand."""
 
     def __init__(self, encoded: Sequence[int], context_length: int, start: int | None = None, stop: int | None = None):
@@ -60,19 +82,11 @@ class ExampleView(Sequence):
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("example index out of range")
-        pos = self.start + i
-        return list(self.encoded[pos - self.context_length : pos]), self.encoded[pos]
+    def target_position(self, i: int) -> int:
+        return self.start + i
 
 
-class SpanView(Sequence):
+class SpanView(Examples):
     """The (context, target) pairs whose targets lie in some spans [start, stop) of an encoded text, in
     text order: what a split that is not one contiguous piece holds. Made on demand, like ExampleView."""
 
@@ -85,17 +99,9 @@ class SpanView(Sequence):
     def __len__(self) -> int:
         return self._offsets[-1] if self._offsets else 0
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("example index out of range")
+    def target_position(self, i: int) -> int:
         span = bisect_right(self._offsets, i)
-        pos = self.spans[span][1] - (self._offsets[span] - i)
-        return list(self.encoded[pos - self.context_length : pos]), self.encoded[pos]
+        return self.spans[span][1] - (self._offsets[span] - i)
 
 
 def create_examples(encoded: Sequence[int], context_length: int) -> ExampleView:
