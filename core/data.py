@@ -12,6 +12,7 @@ import hashlib
 import os
 import random
 import stat
+from abc import abstractmethod
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -55,8 +56,9 @@ class Examples(Sequence):
     encoded: Sequence[int]
     context_length: int
 
+    @abstractmethod
     def target_position(self, i: int) -> int:
-        raise NotImplementedError
+        """Where in the encoded text example i's target is."""
 
     def __getitem__(self, i):
         if isinstance(i, slice):
