@@ -37,6 +37,17 @@ def _parser_of(setting: Setting):
     return parse
 
 
+def _list_parser_of(setting: Setting):
+    """Comma-separated values of `setting`, each checked by it."""
+    one = _parser_of(setting)
+
+    def parse(text: str) -> tuple:
+        return tuple(one(part) for part in text.split(","))
+
+    parse.__name__ = setting.label
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="charlm-tui",
@@ -65,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true", default=False, help="print one JSON object per progress line")
     out.add_argument("--sample", type=int, default=200, metavar="N", help="characters to generate after training, 0 for none [%(default)s]")
     for s in (PRINT_EVERY, *SAMPLING):
-        if s.name != "length":  # --sample N says how many
+        if s.name == "temperature":  # several, to compare: one sample each, from the same weights and seed
+            out.add_argument(s.flag, dest=s.name, type=_list_parser_of(s), default=(s.default,), metavar="TEMP[,TEMP...]",
+                             help=f"{s.help} ({s.requirement()}); several, comma-separated (0.5,1,1.5), give one "
+                             f"sample each, with how much of it is in the training text [{s.show(s.default)}]")
+        elif s.name != "length":  # --sample N says how many
             out.add_argument(s.flag, dest=s.name, type=_parser_of(s), default=s.default,
                              metavar=s.label.upper().replace(" ", "_"),
                              help=f"{s.help} ({s.requirement()}) [{s.show(s.default) or 'off'}]")

@@ -14,6 +14,7 @@ from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import resolve_corpus
 from core.data import CorpusError
 from core.lr_finder import find_lr
+from core.novelty import NoveltyIndex
 from core.sampling import Sampler, prepare_prompt
 from core.session import Phase, Session, SessionError, data_home
 from core.settings import SettingError
@@ -157,12 +158,18 @@ def _save(session: Session, path: str | None, out: Output, prog: str) -> bool:
 
 
 def _sample(session: Session, args: argparse.Namespace, out: Output, stop: threading.Event) -> None:
+    """A sample at each temperature, from the same weights, prompt and seed, each with how much of it is
+    in the training text (makemore's split: names seen or new; for prose, words)."""
     run = session.run
-    sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=run.config.seed)
+    weights = run.trainer.snapshot()
     prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
-    text = prompt.text + "".join(sampler.stream(prompt, args.sample, args.temperature, args.top_k, stop))
-    out.say(f"--- sample (temperature {args.temperature:g}) ---\n{text}", event="sample", text=text,
-            skipped=prompt.skipped)
+    novelty = NoveltyIndex(run.corpus.text)
+    for temperature in args.temperature:
+        sampler = Sampler(weights, run.corpus.vocab, seed=run.config.seed)
+        text = prompt.text + "".join(sampler.stream(prompt, args.sample, temperature, args.top_k, stop))
+        stats = novelty.stats(text)
+        out.say(f"--- sample (temperature {temperature:g}) ---\n{text}\n--- {stats.summary()}", event="sample",
+                temperature=temperature, text=text, skipped=prompt.skipped, novelty=stats.summary())
 
 
 def run_lr_find(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

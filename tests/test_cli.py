@@ -144,3 +144,24 @@ def test_a_large_validation_fraction_saved_headless_resumes(tmp_path, capsys):
     assert main(["--headless", "--steps", "20", "--val-fraction", "0.6", "--sample", "0", "--save", ckpt]) == 0
     assert main(["--headless", "--resume", ckpt, "--steps", "30", "--sample", "0", "--save", ckpt]) == 0
     assert load_checkpoint(ckpt).state.step == 30 and load_checkpoint(ckpt).config.validation_fraction == 0.6
+
+
+def test_several_temperatures_give_one_sample_each_reproducibly_with_their_novelty(capsys):
+    argv = ["--headless", "--steps", "300", "--print-every", "1000", "--json", "--sample", "80",
+            "--temperature", "0.5,1,1.5"]
+    samples = []
+    for _ in range(2):
+        assert main(argv) == 0
+        samples.append([json.loads(line) for line in capsys.readouterr().out.splitlines()
+                        if json.loads(line)["event"] == "sample"])
+    first, again = samples
+    assert [s["temperature"] for s in first] == [0.5, 1.0, 1.5]
+    assert [s["text"] for s in first] == [s["text"] for s in again]  # the same weights and seed: the same samples
+    assert len({s["text"] for s in first}) == 3  # the temperature changes what is drawn
+    assert all("in the training set" in s["novelty"] or "no finished lines" in s["novelty"] for s in first)
+
+
+def test_a_bad_temperature_in_the_list_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--headless", "--temperature", "0.5,9"])
+    assert exit_.value.code == 2 and "temp" in capsys.readouterr().err
