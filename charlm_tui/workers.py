@@ -9,7 +9,7 @@ from typing import Callable
 from textual.message import Message
 
 from charlm_tui.messages import GeneratedText, GenerationFinished, SpeedMeasured, TrainingProgress, TrainingStopped
-from core.metrics import DownsampledSeries, SmoothedSeries, validation_verdict
+from core.metrics import DownsampledSeries, SmoothedSeries, best_point, validation_verdict
 from core.run import Run
 from core.sampling import Prompt, Sampler
 from core.session import Session
@@ -40,8 +40,7 @@ def thinned(points: list[tuple[int, float]], most: int = CHART_POINTS) -> list[t
     """At most about `most` of `points`, evenly chosen, always with the best and the last."""
     if len(points) <= most:
         return list(points)
-    best = min(points, key=lambda point: (point[1], point[0]))
-    return sorted({*points[:: len(points) // most + 1], best, points[-1]})
+    return sorted({*points[:: len(points) // most + 1], best_point(points), points[-1]})
 
 
 def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingProgress:

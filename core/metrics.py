@@ -75,6 +75,19 @@ OVERFITTING = 1.05  # the latest validation this far above its best reads as ris
 TREND_WINDOW = 4  # evaluations averaged to tell a falling validation loss from noise
 
 
+def best_point(validation: list[tuple[int, float]]) -> tuple[int, float]:
+    """The (step, loss) of the lowest validation loss, the first of equals; `validation` must not be empty."""
+    return min(validation, key=lambda point: (point[1], point[0]))
+
+
+def evaluations_since_best(validation: list[tuple[int, float]]) -> int:
+    """Evaluations after the best one (0 when the latest is the best, or there is none)."""
+    if not validation:
+        return 0
+    best_step = best_point(validation)[0]
+    return sum(1 for step, _ in validation if step > best_step)
+
+
 class Verdict(NamedTuple):
     text: str
     warning: bool = False  # something to act on: overfitting, or a step size too big
@@ -85,10 +98,10 @@ def validation_verdict(validation: list[tuple[int, float]], training_rising: boo
     says whether the smoothed training loss is going up too (then the step size is the suspect)."""
     if not validation:
         return Verdict("")
-    best_step, best = min(validation, key=lambda point: (point[1], point[0]))
+    best_step, best = best_point(validation)
     if len(validation) == 1:
         return Verdict(f"first validation: {best:.3f} at step {best_step:,}")
-    since = sum(1 for step, _ in validation if step > best_step)
+    since = evaluations_since_best(validation)
     if since == 0:
         return Verdict(f"validation improving: best {best:.3f} at step {best_step:,}")
     # One evaluation is noisy: a run whose latest evaluations are lower on average than the ones before

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Callable, Iterator
 
 from core.data import ExampleView
+from core.metrics import best_point, evaluations_since_best
 from core.model import CharacterLM
 from core.optim import SGD, scheduled_lr
 from core.sampling import FrozenModel
@@ -237,6 +238,7 @@ class Trainer:
         self.lock = threading.Lock()  # held during a step; snapshot() takes it to read whole weights
         self._rng = random.Random(f"shuffle:{config.seed}")
         self._recent: deque[float] = deque(maxlen=64)  # wall times of recent steps, for steps/s
+        self._since_best = (-1, 0)  # (evaluations when worked out, evaluations since the best then)
         if self.state.rng_state is not None:
             self._rng.setstate(_rng_state_from_json(self.state.rng_state))
         self._order = None if self.state.epoch_key is None else EpochOrder(self.epoch_size, self.state.epoch_key)
@@ -267,11 +269,11 @@ class Trainer:
 
     @property
     def evaluations_since_best(self) -> int:
-        validation = self.state.validation
-        if not validation:
-            return 0
-        best_step = min(validation, key=lambda point: (point[1], point[0]))[0]
-        return sum(1 for step, _ in validation if step > best_step)
+        """Asked before every step when patience is set: worked out again only after a new evaluation."""
+        count = len(self.state.validation)
+        if self._since_best[0] != count:
+            self._since_best = (count, evaluations_since_best(self.state.validation))
+        return self._since_best[1]
 
     @property
     def stopped_early(self) -> bool:
@@ -409,7 +411,7 @@ class Trainer:
         taken = 0
         while True:
             if self.stopped_early:
-                best_step, best = min(self.state.validation, key=lambda point: (point[1], point[0]))
+                best_step, best = best_point(self.state.validation)
                 yield StoppedEvent(StopReason.EARLY_STOPPED, self.state.step,
                                    f"validation has not improved for {self.evaluations_since_best} evaluations (best "
                                    f"{best:.3f} at step {best_step:,}): stopped early, back to the best weights")
