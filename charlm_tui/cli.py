@@ -141,16 +141,7 @@ def check_lr_find_flags(args: argparse.Namespace) -> None:
 
 def _runs_table(runs) -> str:
     """The history as a table, a run a line, oldest first."""
-    from datetime import datetime
-
-    def number(x, digits=3):
-        return "-" if x is None else f"{x:.{digits}f}" if x < 1e6 else f"{x:.2e}"
-
-    def started(iso):
-        try:
-            return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
-        except ValueError:
-            return iso[:16]
+    from core.history import local_time, short_number
 
     rows = [("id", "started", "corpus", "steps", "best val", "final val", "ppl", "stop", "settings")]
     for r in runs:
@@ -158,8 +149,8 @@ def _runs_table(runs) -> str:
         settings = (f"ctx {s.get('context_length')} emb {s.get('embed_dim')} hid {s.get('hidden_dim')}×{s.get('n_hidden')} "
                     f"{s.get('activation')} lr {s.get('learning_rate')} batch {s.get('batch_size')}")
         best = r.best_validation["loss"] if r.best_validation else None
-        rows.append((r.id[:8], started(r.started), r.corpus["name"][:24], f"{r.steps:,}", number(best),
-                     number(r.final_validation), number(r.perplexity, 2), r.outcome(), settings))
+        rows.append((r.id[:8], local_time(r.started), r.corpus["name"][:24], f"{r.steps:,}", short_number(best),
+                     short_number(r.final_validation), short_number(r.perplexity, 2), r.outcome(), settings))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {3, 4, 5, 6}  # the numbers
     return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()

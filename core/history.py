@@ -24,13 +24,16 @@ import re
 import socket
 import threading
 import time
-import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from core.metrics import SmoothedSeries
+from core.settings import BY_NAME, SETTINGS
 from core.training import StopReason, perplexity
 
 try:
@@ -99,6 +102,15 @@ class RunRecord:
                 raise ValueError(f"{f.name!r} is {str(data[f.name])[:40]!r}")
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
+    @property
+    def best_loss(self) -> float | None:
+        """The lowest validation loss, None for a run without validation."""
+        return self.best_validation["loss"] if self.best_validation else None
+
+    def setting(self, name: str) -> Any:
+        """The run's value of setting `name` (the setting's default for a run recorded before it existed)."""
+        return self.settings.get(name, BY_NAME[name].default)
+
     def outcome(self) -> str:
         """The stop reason, but "killed" for a run left "running" by a process that is gone (known only on
         this host; a reused process id reads as still running)."""
@@ -145,6 +157,83 @@ _SHAPES = {
     "final_validation": _optional(_number), "perplexity": _optional(_number), "stop_reason": lambda x: isinstance(x, str),
     "checkpoint": _optional(lambda x: isinstance(x, str)), "resumed_from": _optional(lambda x: isinstance(x, str)),
     "pid": _optional(_count), "host": _optional(lambda x: isinstance(x, str)),
+}
+
+
+# --- comparing runs ----------------------------------------------------------------------------
+
+
+def local_time(iso: str, short: bool = False) -> str:
+    """An ISO 8601 time in the local time zone: `2024-01-02 10:00`, or `02 Jan 10:00` short (`02 Jan 2023` short
+    for an earlier year); an unreadable one as it is."""
+    try:
+        when = datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return iso[:16]
+    if not short:
+        return when.strftime("%Y-%m-%d %H:%M")
+    return when.strftime("%d %b %H:%M" if when.year == datetime.now().year else "%d %b %Y")
+
+
+def short_number(x: float | None, digits: int = 3) -> str:
+    """A loss or a perplexity in a table: `2.215`, `1.23e+07` when huge, `-` when there is none."""
+    return "-" if x is None else f"{x:.{digits}f}" if x < 1e6 else f"{x:.2e}"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The corpus or a setting, not the same in all the runs compared: its values, shown, one per run."""
+
+    name: str  # a setting's name, or "corpus"
+    label: str  # as the form says it: "hidden dim"
+    values: tuple[str, ...]
+    self_explanatory: bool  # the values read on their own ("tanh"); numbers need their label ("lr 0.03")
+
+    def __str__(self) -> str:
+        return f"{self.label} {' | '.join(self.values)}"  # "activation relu | tanh"
+
+    def of(self, index: int) -> str:
+        """What run `index` has, in a word or two: "tanh", "lr 0.03"."""
+        return self.values[index] if self.self_explanatory else f"{self.label} {self.values[index]}"
+
+    def sets_apart(self, index: int) -> bool:
+        """Whether run `index`'s value tells it from the others: any value but one that more runs share than any
+        other ("relu" in relu, tanh, relu; neither of relu, tanh)."""
+        (common, most), *others = Counter(self.values).most_common()
+        return self.values[index] != common or others[0][1] == most  # others: a difference has two values at least
+
+
+def differences(runs: Sequence[RunRecord]) -> list[Difference]:
+    """What is not the same in all of `runs`: the corpus first, then the settings in their declared order."""
+    found = []
+    corpora = [r.corpus["name"] for r in runs]
+    if len(set(corpora)) > 1:
+        found.append(Difference("corpus", "corpus", tuple(corpora), self_explanatory=True))
+    for s in SETTINGS:
+        values = [r.setting(s.name) for r in runs]
+        if any(v != values[0] for v in values):
+            found.append(Difference(s.name, s.label, tuple(s.show(v) or "off" for v in values),
+                                    self_explanatory=bool(s.choices)))
+    return found
+
+
+@dataclass(frozen=True)
+class RunOrder:
+    """A way to sort runs: by `key` (None for a run it cannot place, which goes last either way)."""
+
+    key: Callable[[RunRecord], Any]
+    words: tuple[str, str]  # the order ascending, then descending: ("oldest first", "newest first")
+    descending: bool = False  # the order a first press of its key gives
+
+    def sort(self, runs: Sequence[RunRecord], descending: bool) -> list[RunRecord]:
+        placed = [r for r in runs if self.key(r) is not None]
+        return sorted(placed, key=self.key, reverse=descending) + [r for r in runs if self.key(r) is None]
+
+
+ORDERS = {
+    "best": RunOrder(lambda r: r.best_loss, ("lowest validation first", "highest validation first")),
+    "started": RunOrder(lambda r: r.started, ("oldest first", "newest first"), descending=True),
+    "size": RunOrder(lambda r: r.parameters, ("smallest model first", "largest model first")),
 }
 
 
@@ -246,7 +335,7 @@ class RunTracker:
         corpus = run.corpus
         self._run = run
         self._record = RunRecord(
-            id=uuid.uuid4().hex, started=_now(), updated=_now(),
+            id=run.id, started=_now(), updated=_now(),
             corpus={"name": corpus.name, "fingerprint": corpus.fingerprint, "path": corpus.source},
             settings=run.config.to_json(), engine=run.config.engine, parameters=run.model.num_parameters(),
             steps=run.trainer.state.step, wall_seconds=0.0, curve=[], validation=[], best_validation=None,

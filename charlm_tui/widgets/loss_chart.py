@@ -1,7 +1,8 @@
 """LossChart: the loss curve as a real plot — smoothed training loss and validation on one chart, steps along x
 with faint marks where epochs ended, an optional log-scaled y axis, and the best validation marked.
 
-Drawn with textual-plot's PlotWidget (braille lines, boxed axes with tick labels). LossChart picks the ticks itself:
+Drawn with textual-plot's PlotWidget (braille lines, boxed axes with tick labels), by way of StepLossChart, the axes
+LossChart shares with the Runs view's RunsChart (several runs overlaid). StepLossChart picks the ticks itself:
 round losses that sit mid-row and evenly spaced (or round losses on a log scale, labelled as losses), round steps
 clear of the "step" label. A one-line legend sits on the plot's top border. The chart redraws only when its data,
 its size, the log scale or the theme changed, so `show` may be called several times a second. Below
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from contextlib import ExitStack
+from typing import NamedTuple
 
 from rich.text import Text
 from textual.app import ComposeResult, RenderResult
@@ -100,7 +102,7 @@ def _decimals(step: float) -> int:
 
 
 class LossAxis(AxisFormatter):
-    """Labels for the loss axis: the ticks are computed by LossChart; on a log scale the plotted values are
+    """Labels for the loss axis: the ticks are computed by StepLossChart; on a log scale the plotted values are
     log10(loss) and the labels still say the loss."""
 
     def __init__(self) -> None:
@@ -108,7 +110,7 @@ class LossAxis(AxisFormatter):
         self.decimals: int | None = None
 
     def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
-        return []  # LossChart always passes its own ticks
+        return []  # StepLossChart always passes its own ticks
 
     def label(self, value: float, digits: int = 3) -> str:
         loss = 10.0 ** value if self.log else value
@@ -159,16 +161,27 @@ class LossPlot(PlotWidget, can_focus=False):
             return super().render()
 
 
-class LossChart(Widget):
-    """Smoothed training loss and validation loss against the step, with epoch marks and the best validation."""
+class Frame(NamedTuple):
+    """Where the data lands on a StepLossChart's plot."""
 
-    MIN_ROWS = 5  # a legend over the top border, 2 rows of braille (8 dots), the step ticks
-    MIN_COLUMNS = 32
+    margin: int  # columns left of the plot's border: the loss tick labels
+    low: float  # the loss range, as plotted (log10 of the loss on a log scale)
+    high: float
+    rows: int  # text rows inside the border
+    x_low: float  # the step range
+    x_high: float
 
-    COMPONENT_CLASSES = {"loss-chart--train", "loss-chart--validation", "loss-chart--best", "loss-chart--epoch"}
+
+class StepLossChart(Widget):
+    """Losses against the step on a PlotWidget: the axes and their round ticks (log-scaled too), "loss" and "step" in
+    the corners and a one-line legend on the top border. A subclass says what it shows (`_data`, its `STYLE_CLASSES`)
+    and draws it (`_redraw`, which starts with `_axes`); the chart redraws only when its data, its size, the log scale
+    or the theme changed."""
+
+    STYLE_CLASSES: tuple[str, ...] = ()  # component classes whose styles `_redraw` receives, in this order
 
     DEFAULT_CSS = """
-    LossChart {
+    StepLossChart {
         height: 1fr;
         layers: plot labels;
         & > LossPlot { layer: plot; height: 1fr; }
@@ -178,10 +191,6 @@ class LossChart(Widget):
             layer: labels; position: absolute; height: 1; width: auto;
             text-wrap: nowrap; text-overflow: clip; color: $foreground 80%;
         }
-        & > .loss-chart--train { color: $text-primary; }
-        & > .loss-chart--validation { color: $text-accent; }
-        & > .loss-chart--best { color: $text-success; text-style: bold; }
-        & > .loss-chart--epoch { color: $foreground 30%; }
     }
     """
 
@@ -190,19 +199,11 @@ class LossChart(Widget):
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.training: tuple[Point, ...] = ()
-        self.validation: tuple[Point, ...] = ()
-        self.epoch_steps: tuple[int, ...] = ()
         self.redraws = 0  # how many times the plot was rebuilt (it is not when nothing changed)
         self.legend_text = ""  # the legend line as drawn, plain
         self._drawn: tuple | None = None  # what the plot shows now
         self._loss_axis = LossAxis()
         self._step_axis = StepAxis()
-
-    @classmethod
-    def fits(cls, width: int, height: int) -> bool:
-        """Whether a chart of this size is readable; below it, show a Sparkline."""
-        return width >= cls.MIN_COLUMNS and height >= cls.MIN_ROWS
 
     def compose(self) -> ComposeResult:
         yield LossPlot(allow_pan_and_zoom=False)
@@ -221,47 +222,29 @@ class LossChart(Widget):
         plot.set_y_formatter(self._loss_axis)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._update())
 
-    def show(
-        self,
-        training: Sequence[Point],
-        validation: Sequence[Point],
-        epoch_steps: Sequence[int] = (),
-        log_y: bool | None = None,
-    ) -> None:
-        """Show these curves: (step, smoothed training loss) ≤ ~256 points, (step, validation loss), the steps
-        where an epoch ended; `log_y` sets the log scale (None keeps it). Does nothing when nothing changed."""
-        self.training = tuple(training)
-        self.validation = tuple(validation)
-        self.epoch_steps = tuple(epoch_steps)
-        if log_y is not None:
-            self.log_y = log_y
-        self._update()
-
     def watch_log_y(self) -> None:
         self._update()
 
     def on_resize(self) -> None:
         self._update()
 
-    def best_validation(self) -> Point | None:
-        """The validation point with the lowest finite loss (the first of equals), or None."""
-        finite = [p for p in self.validation if math.isfinite(p[1])]
-        return min(finite, key=lambda p: p[1]) if finite else None
+    def _data(self) -> tuple:
+        """What the chart shows (compared with what it showed to skip a redraw)."""
+        raise NotImplementedError
 
-    def _styles(self) -> tuple[str, ...]:
-        return tuple(
-            str(self.get_component_rich_style(name))
-            for name in ("loss-chart--train", "loss-chart--validation", "loss-chart--best", "loss-chart--epoch")
-        )
+    def _redraw(self, styles: tuple[str, ...]) -> None:
+        """Draw the data, given the styles of `STYLE_CLASSES`."""
+        raise NotImplementedError
 
     def _update(self) -> None:
         if not self.is_mounted or self.size.width < 4 or self.size.height < 3:
             return
-        styles = self._styles()
-        state = (self.training, self.validation, self.epoch_steps, self.log_y, self.size, styles)
+        styles = tuple(str(self.get_component_rich_style(name)) for name in self.STYLE_CLASSES)
+        state = (self._data(), self.log_y, self.size, styles)
         if state == self._drawn:
             return
         self._drawn = state
+        self.redraws += 1
         self._redraw(styles)
 
     def _points(self, points: Sequence[Point]) -> tuple[list[float], list[float]]:
@@ -279,23 +262,16 @@ class LossChart(Widget):
             ys.append(loss)
         return xs, ys
 
-    def _redraw(self, styles: tuple[str, ...]) -> None:
-        self.redraws += 1
-        train_style, val_style, best_style, epoch_style = styles
+    def _axes(self, losses: list[float], steps: list[float]) -> tuple[LossPlot, Frame]:
+        """The plot, cleared, with its axes set to hold these losses (as plotted) and steps."""
         width, height = self.size
         plot = self.query_one(LossPlot)
         plot.clear()
-        tx, ty = self._points(self.training)
-        vx, vy = self._points(self.validation)
-        best = self.best_validation()
-        if best is not None and self.log_y and best[1] <= LOG_FLOOR:
-            best = None
 
         # y range and ticks (in loss), then in plotted units
-        loss_values = ty + vy
         data_rows = max(height - 3, 1)  # the plot's height less its two border rows and the step ticks
-        if loss_values:
-            low, high = min(loss_values), max(loss_values)
+        if losses:
+            low, high = min(losses), max(losses)
             span = high - low
             if span <= 1e-12 * max(1.0, abs(high)):
                 span = max(abs(high) * 0.1, 0.1 if not self.log_y else 0.05)
@@ -321,7 +297,6 @@ class LossChart(Widget):
         plot.set_yticks(ticks)
 
         # x range and ticks
-        steps = tx + vx
         x_low, x_high, x_ticks = 0.0, 1.0, []
         if steps:
             x_low, x_high = min(steps), max(steps)
@@ -335,32 +310,7 @@ class LossChart(Widget):
             x_ticks = [t for t in x_ticks if self._x_label_end(t, x_low, x_high, margin, width) <= width - 6]
         plot.set_xlimits(x_low, x_high)
         plot.set_xticks(x_ticks)
-
-        # epoch marks first, under everything (PlotWidget's own vertical lines would be drawn over the curves), then
-        # validation under training so that the noisier training line stays whole where they overlap, then the
-        # validation points and the best one on top
-        marks = [s for s in self.epoch_steps if x_low < s < x_high]
-        if len(marks) > MAX_EPOCH_MARKS:
-            marks = []
-        if marks:
-            unit = (high - low) / data_rows
-            row_middles = [low + (r + 0.5) * unit for r in range(data_rows)]
-            plot.scatter(
-                [s for s in marks for _ in row_middles], row_middles * len(marks), marker="│", marker_style=epoch_style
-            )
-        if len(vx) > 1:
-            plot.plot(vx, vy, line_style=val_style, hires_mode=HiResMode.BRAILLE)
-        if len(tx) > 1:
-            plot.plot(tx, ty, line_style=train_style, hires_mode=HiResMode.BRAILLE)
-        elif tx:
-            plot.scatter(tx, ty, marker="•", marker_style=train_style)
-        if vx and len(vx) <= max(width // 4, 1):
-            plot.scatter(vx, vy, marker="•", marker_style=val_style)
-        if best is not None:
-            by = math.log10(best[1]) if self.log_y else best[1]
-            plot.scatter([best[0]], [by], marker="◆", marker_style=best_style)
-
-        self._place_labels(margin, best, styles, bool(tx), bool(vx), bool(marks))
+        return plot, Frame(margin, low, high, data_rows, x_low, x_high)
 
     def _distinct_rows(self, ticks: list[float], low: float, high: float, rows: int) -> list[float]:
         """The ticks that fall on distinct rows inside the plot (as PlotWidget places them)."""
@@ -379,14 +329,120 @@ class LossChart(Widget):
         text = StepAxis.label(tick)
         return x - len(text) // 2 + (1 if len(text) % 2 == 0 else 0) + len(text)
 
-    def _place_labels(
-        self, margin: int, best: Point | None, styles: tuple[str, ...], has_train: bool, has_val: bool,
-        has_marks: bool,
-    ) -> None:
-        """The legend on the plot's top border (the longest wording that fits), "loss" and "step" in the corners."""
-        train_style, val_style, best_style, epoch_style = styles
+    def _place_labels(self, margin: int, legends: Sequence[Text]) -> None:
+        """The first of `legends` (longest wording first) that fits on the plot's top border, or the last; "loss"
+        and "step" in the corners."""
         width, height = self.size
         room = max(width - margin - 3, 0)
+        if self.log_y:
+            for legend in legends:
+                legend.append("log y  ")
+        legend = next((t for t in legends if t.cell_len - 2 <= room), legends[-1])
+        legend.rstrip()
+        legend.pad_left(1)
+        legend.pad_right(1)
+        self.legend_text = legend.plain.strip()
+        self._legend.update(legend)
+        self._legend.styles.offset = (margin + 1, 0)
+        self._legend.styles.max_width = max(width - margin - 2, 1)
+        self._y_label.styles.offset = (margin - 5, 0)  # right-aligned with the tick labels
+        self._x_label.styles.offset = (width - 4, height - 1)
+
+
+class LossChart(StepLossChart):
+    """Smoothed training loss and validation loss against the step, with epoch marks and the best validation."""
+
+    MIN_ROWS = 5  # a legend over the top border, 2 rows of braille (8 dots), the step ticks
+    MIN_COLUMNS = 32
+
+    STYLE_CLASSES = ("loss-chart--train", "loss-chart--validation", "loss-chart--best", "loss-chart--epoch")
+    COMPONENT_CLASSES = set(STYLE_CLASSES)
+
+    DEFAULT_CSS = """
+    LossChart {
+        & > .loss-chart--train { color: $text-primary; }
+        & > .loss-chart--validation { color: $text-accent; }
+        & > .loss-chart--best { color: $text-success; text-style: bold; }
+        & > .loss-chart--epoch { color: $foreground 30%; }
+    }
+    """
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.training: tuple[Point, ...] = ()
+        self.validation: tuple[Point, ...] = ()
+        self.epoch_steps: tuple[int, ...] = ()
+
+    @classmethod
+    def fits(cls, width: int, height: int) -> bool:
+        """Whether a chart of this size is readable; below it, show a Sparkline."""
+        return width >= cls.MIN_COLUMNS and height >= cls.MIN_ROWS
+
+    def show(
+        self,
+        training: Sequence[Point],
+        validation: Sequence[Point],
+        epoch_steps: Sequence[int] = (),
+        log_y: bool | None = None,
+    ) -> None:
+        """Show these curves: (step, smoothed training loss) ≤ ~256 points, (step, validation loss), the steps
+        where an epoch ended; `log_y` sets the log scale (None keeps it). Does nothing when nothing changed."""
+        self.training = tuple(training)
+        self.validation = tuple(validation)
+        self.epoch_steps = tuple(epoch_steps)
+        if log_y is not None:
+            self.log_y = log_y
+        self._update()
+
+    def best_validation(self) -> Point | None:
+        """The validation point with the lowest finite loss (the first of equals), or None."""
+        finite = [p for p in self.validation if math.isfinite(p[1])]
+        return min(finite, key=lambda p: p[1]) if finite else None
+
+    def _data(self) -> tuple:
+        return self.training, self.validation, self.epoch_steps
+
+    def _redraw(self, styles: tuple[str, ...]) -> None:
+        train_style, val_style, best_style, epoch_style = styles
+        width = self.size.width
+        tx, ty = self._points(self.training)
+        vx, vy = self._points(self.validation)
+        best = self.best_validation()
+        if best is not None and self.log_y and best[1] <= LOG_FLOOR:
+            best = None
+        plot, frame = self._axes(ty + vy, tx + vx)
+
+        # epoch marks first, under everything (PlotWidget's own vertical lines would be drawn over the curves), then
+        # validation under training so that the noisier training line stays whole where they overlap, then the
+        # validation points and the best one on top
+        marks = [s for s in self.epoch_steps if frame.x_low < s < frame.x_high]
+        if len(marks) > MAX_EPOCH_MARKS:
+            marks = []
+        if marks:
+            unit = (frame.high - frame.low) / frame.rows
+            row_middles = [frame.low + (r + 0.5) * unit for r in range(frame.rows)]
+            plot.scatter(
+                [s for s in marks for _ in row_middles], row_middles * len(marks), marker="│", marker_style=epoch_style
+            )
+        if len(vx) > 1:
+            plot.plot(vx, vy, line_style=val_style, hires_mode=HiResMode.BRAILLE)
+        if len(tx) > 1:
+            plot.plot(tx, ty, line_style=train_style, hires_mode=HiResMode.BRAILLE)
+        elif tx:
+            plot.scatter(tx, ty, marker="•", marker_style=train_style)
+        if vx and len(vx) <= max(width // 4, 1):
+            plot.scatter(vx, vy, marker="•", marker_style=val_style)
+        if best is not None:
+            by = math.log10(best[1]) if self.log_y else best[1]
+            plot.scatter([best[0]], [by], marker="◆", marker_style=best_style)
+
+        self._place_labels(frame.margin, self._legends(best, styles, bool(tx), bool(vx), bool(marks)))
+
+    def _legends(
+        self, best: Point | None, styles: tuple[str, ...], has_train: bool, has_val: bool, has_marks: bool
+    ) -> list[Text]:
+        """The legend in shorter and shorter wordings."""
+        train_style, val_style, best_style, epoch_style = styles
         best_value = "" if best is None else f"{best[1]:.2f}" if abs(best[1]) < 100 else _compact(best[1])
         variants = []
         for train_name, val_name, best_at, epoch_name in (
@@ -411,16 +467,5 @@ class LossChart(Widget):
                 parts.append((f" {epoch_name}  ", ""))
             if not parts:
                 parts.append(("waiting for the first steps  ", ""))
-            if self.log_y:
-                parts.append(("log y  ", ""))
             variants.append(Text.assemble(*parts))
-        legend = next((t for t in variants if t.cell_len - 2 <= room), variants[-1])
-        legend.rstrip()
-        legend.pad_left(1)
-        legend.pad_right(1)
-        self.legend_text = legend.plain.strip()
-        self._legend.update(legend)
-        self._legend.styles.offset = (margin + 1, 0)
-        self._legend.styles.max_width = max(width - margin - 2, 1)
-        self._y_label.styles.offset = (margin - 5, 0)  # right-aligned with the tick labels
-        self._x_label.styles.offset = (width - 4, height - 1)
+        return variants
