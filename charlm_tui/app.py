@@ -77,6 +77,7 @@ class CharLMApp(App):
         self.session.pause()
         for panel in self.main.query(GenerationPanel):
             panel.stop()
+        self.workers.cancel_all()  # the loops of other screens (temperatures, lr finder) check for it
 
     # --- keys --------------------------------------------------------------------------------
 
@@ -128,10 +129,12 @@ class CharLMApp(App):
             return
         self.quitting = True
         self._stop_workers()
+        training = [w for w in self.workers if w.group == "train"]
         try:
-            await self.workers.wait_for_complete([w for w in self.workers if w.group == "train"])
+            if training:  # an empty list would wait for every worker
+                await self.workers.wait_for_complete(training)
         except (WorkerFailed, WorkerCancelled):
-            pass  # already reported; what matters here is that the thread has ended
+            pass  # already reported, or cancelled just now; what matters here is that the thread has ended
         try:
             saved = self.session.autosave()
         except (OSError, CheckpointError) as error:

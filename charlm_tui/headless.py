@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
+import textwrap
 import threading
 from typing import Callable
 
@@ -14,7 +16,7 @@ from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import resolve_corpus
 from core.data import CorpusError
 from core.lr_finder import find_lr
-from core.novelty import NoveltyIndex
+from core.novelty import NoveltyStats, novelty_index
 from core.sampling import Sampler, prepare_prompt
 from core.session import Phase, Session, SessionError, data_home
 from core.settings import SettingError
@@ -159,17 +161,44 @@ def _save(session: Session, path: str | None, out: Output, prog: str) -> bool:
 
 def _sample(session: Session, args: argparse.Namespace, out: Output, stop: threading.Event) -> None:
     """A sample at each temperature, from the same weights, prompt and seed, each with how much of it is
-    in the training text (makemore's split: names seen or new; for prose, words)."""
+    in the training text (makemore's split: names seen or new; for prose, words). Several temperatures are
+    printed side by side, as the app's comparison shows them."""
     run = session.run
     weights = run.trainer.snapshot()
     prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
-    novelty = NoveltyIndex(run.corpus.text)
+    novelty = novelty_index(run.corpus.text)
+    samples = []
     for temperature in args.temperature:
         sampler = Sampler(weights, run.corpus.vocab, seed=run.config.seed)
-        text = prompt.text + "".join(sampler.stream(prompt, args.sample, temperature, args.top_k, stop))
-        stats = novelty.stats(text)
-        out.say(f"--- sample (temperature {temperature:g}) ---\n{text}\n--- {stats.summary()}", event="sample",
-                temperature=temperature, text=text, skipped=prompt.skipped, novelty=stats.summary())
+        text = prompt.text + "".join(sampler.stream(prompt, args.sample, temperature, args.top_k, stop,
+                                                    top_p=args.top_p))
+        samples.append((temperature, text, novelty.stats(text)))
+        if out.as_json or len(args.temperature) == 1:
+            out.say(f"--- sample (temperature {temperature:g}) ---\n{text}\n--- {samples[-1][2].summary()}",
+                    event="sample", temperature=temperature, text=text, skipped=prompt.skipped,
+                    novelty=samples[-1][2].summary())
+    if not out.as_json and len(samples) > 1:
+        out.say("\n".join(side_by_side(samples, shutil.get_terminal_size((100, 24)).columns)))
+
+
+COLUMN_GAP = 3
+MIN_COLUMN_WIDTH = 16
+
+
+def side_by_side(samples: list[tuple[float, str, NoveltyStats]], width: int) -> list[str]:
+    """Samples in columns that share `width` (at least MIN_COLUMN_WIDTH each): a heading, the text wrapped,
+    its novelty summary at the foot."""
+    column = max(MIN_COLUMN_WIDTH, (width - COLUMN_GAP * (len(samples) - 1)) // len(samples))
+    blocks = []
+    for temperature, text, stats in samples:
+        body = [piece for line in text.split("\n") for piece in (textwrap.wrap(line, column) or [""])]
+        summary = stats.summary(compact=column < 60)
+        blocks.append((f"--- temperature {temperature:g} ---"[:column], body, textwrap.wrap(summary, column)))
+    rows = max(len(body) for _, body, _ in blocks)
+    feet = max(len(foot) for _, _, foot in blocks)
+    columns = [[heading, *body, *[""] * (rows - len(body)), "-" * min(column, 20), *foot, *[""] * (feet - len(foot))]
+               for heading, body, foot in blocks]
+    return [(" " * COLUMN_GAP).join(cell.ljust(column) for cell in row).rstrip() for row in zip(*columns)]
 
 
 def run_lr_find(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -11,8 +11,6 @@ from textual.keys import Keys, key_to_character
 
 from core.data import read_file_text
 
-TEMPERATURE_KEYS = Binding.Group("temp −/+")  # shown as one footer entry
-
 APP_BINDINGS = [
     Binding("f1", "help", "Help", tooltip="Show every key", id="help"),
     Binding("question_mark", "help", "Help", show=False, tooltip="Show every key", id="help.alt"),
@@ -22,14 +20,19 @@ SCREEN_BINDINGS = [  # the main screen's: they do not apply while a dialog is op
     # shown on the view tabs rather than in the footer
     Binding("f2", "view('setup', True)", "Setup view", show=False, tooltip="Corpus and hyperparameters", id="view.setup"),
     Binding("f3", "view('train', True)", "Watch view", show=False, tooltip="Training and generation", id="view.train"),
+    Binding("f4", "runs", "Runs", tooltip="Runs: every run so far; mark runs to compare their curves and "
+            "settings, enter loads one", id="runs.show"),
     Binding("f5", "toggle_training", "Train", tooltip="Start, pause or resume training", id="train.toggle"),
     Binding("f6", "stop_training", "Stop", tooltip="Stop training (keeps the model)", id="train.stop"),
     Binding("ctrl+r", "find_lr", "Find lr", show=False, tooltip="Learning-rate finder: sweep the lr on a copy of the model "
             "and suggest one (a applies it)", id="lr.find"),
     Binding("f7", "generate", "Sample", tooltip="Generate text from the current weights", id="sample.start"),
+    Binding("ctrl+t", "compare_temperatures", "Temperatures", show=False, tooltip="Temperatures side by side: "
+            "samples at several temperatures from one snapshot, with how much of each is new", id="sample.compare"),
     Binding("f8", "stop_generation", "Stop text", tooltip="Stop the generation in progress", id="sample.stop"),
-    Binding("f9", "temperature(-0.1)", "Temp −", tooltip="Temperature down", id="sample.cooler", group=TEMPERATURE_KEYS),
-    Binding("f10", "temperature(0.1)", "Temp +", tooltip="Temperature up", id="sample.warmer", group=TEMPERATURE_KEYS),
+    # F9/F10 are left out of the footer (the temp field is in view beside them) so that F1 Help fits in 80 columns
+    Binding("f9", "temperature(-0.1)", "Temp −", show=False, tooltip="Temperature down", id="sample.cooler"),
+    Binding("f10", "temperature(0.1)", "Temp +", show=False, tooltip="Temperature up", id="sample.warmer"),
     Binding("ctrl+l", "log_scale", "Log y", show=False, tooltip="Loss chart: log or linear loss axis", id="chart.log"),
     Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint", id="checkpoint.save"),
     Binding("ctrl+o", "load", "Load", tooltip="Load a checkpoint", id="checkpoint.load"),

@@ -78,11 +78,11 @@ def train_loop(session: Session, curves: LossCurves, post: Post) -> None:
 
 
 def sample_loop(sampler: Sampler, prompt: Prompt, length: int, temperature: float, top_k: int | None,
-                generation: int, cancel: threading.Event, post: Post) -> None:
+                generation: int, cancel: threading.Event, post: Post, top_p: float | None = None) -> None:
     """Stream `length` characters, posting them in small batches so they appear as they are made."""
     pending: list[str] = []
     last_post = time.monotonic()
-    for char in sampler.stream(prompt, length, temperature, top_k, cancel):
+    for char in sampler.stream(prompt, length, temperature, top_k, cancel, top_p=top_p):
         pending.append(char)
         now = time.monotonic()
         if now - last_post >= TEXT_INTERVAL:

@@ -36,6 +36,7 @@ class Checkpoint:
     config: RunConfig
     state: TrainerState
     corpus: dict  # the text trained on: name, path, whether bundled, characters, fingerprint
+    run_id: str | None = None  # the run that saved it, as the run history names it
 
 
 def to_json(checkpoint: Checkpoint) -> dict:
@@ -45,6 +46,7 @@ def to_json(checkpoint: Checkpoint) -> dict:
         "settings": checkpoint.config.to_json(),
         "vocab": checkpoint.vocab.chars,
         "corpus": checkpoint.corpus,
+        "run_id": checkpoint.run_id,
         "trainer": checkpoint.state.to_json(),
         "weights": checkpoint.model.weights(),
     }
@@ -164,4 +166,5 @@ def from_json(data, where: str = "checkpoint") -> Checkpoint:
         raise
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{where} is damaged or incomplete ({type(error).__name__}: {error})") from None
-    return Checkpoint(model, Vocabulary(vocab_chars), config, state, corpus)
+    run_id = data.get("run_id")
+    return Checkpoint(model, Vocabulary(vocab_chars), config, state, corpus, run_id if isinstance(run_id, str) else None)

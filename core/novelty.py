@@ -11,7 +11,7 @@ built once per text; `stats` sums a sample up and `NoveltyStats.summary` puts it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 UNITS = ("line", "word")
 DASHES = ("—", "–", "--")  # split words like whitespace: "said—and" is two words, "Rabbit-Hole" one
@@ -157,3 +157,10 @@ class NoveltyIndex:
             repeat_share=n_repeats / count if count else 0.0,
             count=count,
         )
+
+
+@lru_cache(maxsize=4)
+def novelty_index(training_text: str) -> NoveltyIndex:
+    """The index of a text, built once however many views ask for it (a string hashes once, so the lookup
+    is cheap even for a long text). Call it off the UI thread the first time."""
+    return NoveltyIndex(training_text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class Run:
         self.config = config
         self.model = model
         self.trainer = trainer
+        self.id = uuid.uuid4().hex  # its record in the run history, written into each checkpoint it saves
 
     @classmethod
     def new(cls, corpus: Corpus, config: RunConfig) -> Run:
@@ -69,7 +71,7 @@ class Run:
         corpus = self.corpus
         about = {"name": corpus.name, "path": corpus.source, "bundled": is_bundled(corpus),
                  "characters": len(corpus.text), "fingerprint": corpus.fingerprint}
-        return Checkpoint(self.model, corpus.vocab, self.config, self.trainer.state, about)
+        return Checkpoint(self.model, corpus.vocab, self.config, self.trainer.state, about, self.id)
 
     @classmethod
     def load(cls, path: str | Path, corpus: Corpus, config: RunConfig | None = None) -> Run:

@@ -24,7 +24,7 @@ from typing import Iterator
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.corpora import bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
-from core.history import RunTracker
+from core.history import RunRecord, RunTracker
 from core.run import Run
 from core.settings import RunConfig
 from core.training import StoppedEvent, StopReason, TrainingEvent
@@ -241,3 +241,19 @@ def corpus_for(checkpoint: Checkpoint, fallback: Corpus | None = None) -> Corpus
                       f"(its vocabulary of {len(checkpoint.vocab)} characters does not match): give that text, or one "
                       "with the same characters (in the app: open it in the corpus panel, then load again; "
                       "on the command line: --corpus PATH).")
+
+
+def recorded_checkpoint(record: RunRecord) -> tuple[Path | None, str]:
+    """The checkpoint of a recorded run, if its file still holds that run; else None and why not."""
+    if record.checkpoint is None:
+        return None, "it was not saved"
+    path = Path(record.checkpoint)
+    if not path.exists():
+        return None, f"its checkpoint {path} is gone"
+    try:
+        checkpoint = load_checkpoint(path)
+    except (OSError, CheckpointError) as error:
+        return None, f"its checkpoint {path} cannot be read: {error}"
+    if checkpoint.run_id != record.id:  # saved over since (an autosave, say)
+        return None, f"{path} holds another run now"
+    return path, ""

@@ -193,6 +193,8 @@ SAMPLING: tuple[Setting, ...] = (
              minimum=0.0, maximum=5.0),
     _setting("top_k", "top-k", int, "sample only among the k likeliest characters (empty: all)", None,
              minimum=1, maximum=10_000, optional=True),
+    _setting("top_p", "top-p", float, "sample only among the likeliest characters whose probabilities add up to p "
+             "(nucleus sampling; empty: all)", None, minimum=0.01, maximum=1.0, optional=True),
     _setting("length", "length", int, "characters to generate", 200, minimum=1, maximum=100_000),
 )
 

@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import signal
 import sys
 import time
@@ -238,8 +239,8 @@ async def test_changing_the_architecture_asks_before_discarding(tmp_path):
 
 
 def generated_after_heading(app) -> str:
-    text = app.query_one(GenerationPanel).text
-    return text.rsplit("──\n", 1)[-1]
+    """The last sample: after its heading line, before the novelty summary that follows a finished one."""
+    return re.findall(r"(?:\A|(?<=\n\n))── [^\n]* ──\n(.*?)(?=\n── |\Z)", app.query_one(GenerationPanel).text, re.S)[-1]
 
 
 async def test_generate_while_paused_streams_the_requested_length(tmp_path):
@@ -249,14 +250,15 @@ async def test_generate_while_paused_streams_the_requested_length(tmp_path):
         await set_field(pilot, "#length", "3000")
         await set_field(pilot, "#auto-every", "0")
         await train_then_pause(pilot, 100)
-        seen = []
-        original = app.query_one(GenerationPanel).append
-        app.query_one(GenerationPanel).append = lambda text: (seen.append(text), original(text))
+        panel = app.query_one(GenerationPanel)
+        pieces = []
+        post = panel.post_message
+        panel.post_message = lambda message: (pieces.append(getattr(message, "text", None)), post(message))[1]
         await pilot.press("f7")
         await wait_for(pilot, lambda: not sampling(app), what="generation to finish")
         await pilot.pause()
         assert len(generated_after_heading(app)) == 3000
-        assert len([s for s in seen if s]) > 1  # it arrived in pieces, not all at once
+        assert len([p for p in pieces if p]) > 1  # it arrived in pieces, not all at once
 
 
 async def test_generate_during_training(tmp_path):
@@ -404,13 +406,13 @@ async def test_sigterm_quits_and_autosaves(tmp_path):
 async def test_keymap_file_remaps_and_is_checked(tmp_path):
     keys = tmp_path / "config" / "charlm-tui" / "keys.toml"
     keys.parent.mkdir(parents=True)
-    keys.write_text('[keys]\n"train.toggle" = "f4"\n', encoding="utf-8")
+    keys.write_text('[keys]\n"train.toggle" = "f12"\n', encoding="utf-8")
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        assert "F4" in text_of(app.query_one("#train-state"))
-        await pilot.press("f4")
+        assert "F12" in text_of(app.query_one("#train-state"))
+        await pilot.press("f12")
         await wait_for(pilot, lambda: app.main.phase is Phase.RUNNING)
-        await pilot.press("f4")
+        await pilot.press("f12")
         await wait_for(pilot, lambda: app.main.phase is Phase.PAUSED)
     keys.write_text('[keys]\n"train.toggle" = "f9"\n"bogus" = "f11"\n', encoding="utf-8")
     app = make_app(tmp_path)
@@ -521,5 +523,5 @@ def test_keymap_keys_are_trimmed(tmp_path):
     from charlm_tui.keymap import read_keymap
 
     keys = tmp_path / "keys.toml"
-    keys.write_text('[keys]\n"train.toggle" = " f4 , ctrl+g "\n', encoding="utf-8")
-    assert read_keymap(keys) == {"train.toggle": "f4,ctrl+g"}
+    keys.write_text('[keys]\n"train.toggle" = " f12 , ctrl+g "\n', encoding="utf-8")
+    assert read_keymap(keys) == {"train.toggle": "f12,ctrl+g"}

@@ -34,8 +34,14 @@ PANEL_HELP = (  # (panel, what it shows, for someone learning how a language mod
     ("Generation",
      "The model writes one character at a time. temperature: below 1 sharper and safer, above 1 flatter and "
      "wilder, 0 always the likeliest. top-k: only the k likeliest characters (empty or all: every character). "
+     "top-p: only the likeliest characters whose probabilities add up to p (nucleus sampling, as in llama.cpp). "
      "prompt: the text the model continues (empty: from the start of a line). auto every: while training, a short "
-     "sample every so many steps, so you can watch the text improve (0: off)."),
+     "sample every so many steps, so you can watch the text improve (0: off). Under each sample: how much of it is "
+     "new; for names each new line is bold, one the training set has is dim (copying is not learning). "
+     "^t: the same snapshot at several temperatures side by side."),
+    ("Runs (F4)",
+     "Every run is recorded: its settings, curves and best val. Mark runs (space) to draw their curves on one chart; "
+     "the settings that differ are highlighted. Enter puts a run's settings in the form and loads its checkpoint."),
 )
 
 

@@ -24,6 +24,8 @@ from charlm_tui.keymap import SCREEN_BINDINGS
 from charlm_tui.messages import CorpusChosen, PresetChosen, SettingsChanged, TrainingProgress, TrainingStopped
 from charlm_tui.screens.dialogs import ConfirmScreen, PathScreen
 from charlm_tui.screens.lr_finder import LRFinderScreen
+from charlm_tui.screens.runs import RunsScreen
+from charlm_tui.screens.temperatures import TemperatureScreen
 from charlm_tui.widgets.corpus_panel import CorpusPanel
 from charlm_tui.widgets.generation_panel import GenerationPanel
 from charlm_tui.widgets.hyper_panel import HyperPanel
@@ -31,8 +33,9 @@ from charlm_tui.widgets.training_panel import TrainingPanel
 from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
 from core.data import Corpus, CorpusError
+from core.history import RunRecord
 from core.run import Run
-from core.session import Phase, Session, SessionError, data_home
+from core.session import Phase, Session, SessionError, data_home, recorded_checkpoint
 from core.settings import RunConfig
 
 PANELS = (CorpusPanel, HyperPanel, TrainingPanel, GenerationPanel)  # a new panel: one module, one entry here
@@ -49,10 +52,11 @@ class MainScreen(Screen):
     def __init__(self):
         super().__init__()
         self.last_checkpoint: Path | None = None  # saved or loaded here: ^O offers it first
+        self.compared_temperatures = (0.5, 1.0, 1.5)  # ^t's columns, as last edited
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Tabs(Tab("Setup  F2", id="setup"), Tab("Watch  F3", id="train"), id="view-tabs")
+        yield Tabs(Tab("Setup  F2", id="setup"), Tab("Watch  F3", id="train"), Tab("Runs  F4", id="runs"), id="view-tabs")
         with Container(id="panels"):
             for panel in PANELS:
                 yield panel(classes=f"panel in-{panel.VIEW}-view")
@@ -114,7 +118,11 @@ class MainScreen(Screen):
 
     @on(Tabs.TabActivated, "#view-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        self.action_view(event.tab.id)
+        if event.tab.id == "runs":  # a screen of its own: the tab goes back to the view it came from
+            event.tabs.active = "setup" if self.has_class("view-setup") else "train"
+            self.action_runs()
+        else:
+            self.action_view(event.tab.id)
 
     # --- the phase ---------------------------------------------------------------------------------
 
@@ -124,8 +132,8 @@ class MainScreen(Screen):
         if action == "stop_training" and self.phase not in (Phase.RUNNING, Phase.PAUSED):
             return (f"Training is not running: {key('train.toggle')} starts it." if self.phase is Phase.EMPTY
                     else f"Training has already {self.phase.value}: {key('train.toggle')} trains on.")
-        if action in ("generate", "save") and self.session.run is None:
-            return (f"There is no model yet to {'sample from' if action == 'generate' else 'save'}: "
+        if action in ("generate", "compare_temperatures", "save") and self.session.run is None:
+            return (f"There is no model yet to {'save' if action == 'save' else 'sample from'}: "
                     f"{key('train.toggle')} trains one, {key('checkpoint.load')} loads one.")
         if action == "stop_generation" and not any(panel.sampling_on_request for panel in self.query(GenerationPanel)):
             return f"No text is being generated: {key('sample.start')} samples."
@@ -303,6 +311,16 @@ class MainScreen(Screen):
     def action_stop_generation(self) -> None:
         self.query_one(GenerationPanel).stop()
 
+    def action_compare_temperatures(self) -> None:
+        """Samples at several temperatures side by side, from one snapshot, with the generation panel's settings."""
+        settings = self.query_one(GenerationPanel).settings()
+        if isinstance(settings, str):
+            self.notify(settings, severity="error", title="Cannot sample")
+            return
+        screen = TemperatureScreen(self.session.run, settings.prompt, settings.length, settings.top_k, settings.top_p,
+                                   self.compared_temperatures)
+        self.app.push_screen(screen, lambda _: setattr(self, "compared_temperatures", screen.temperatures))
+
     def action_find_lr(self) -> None:
         """Sweep the current model (or a new one from the form, on the chosen corpus) and offer the suggestion."""
         run = self.session.run
@@ -325,6 +343,50 @@ class MainScreen(Screen):
 
     def action_temperature(self, delta: float) -> None:
         self.query_one(GenerationPanel).nudge_temperature(delta)
+
+    # --- the run history -----------------------------------------------------------------------
+
+    def action_runs(self) -> None:
+        self.app.push_screen(RunsScreen(corpus=self.corpus.name if self.corpus else None), self._load_record)
+
+    def _load_record(self, record: RunRecord | None) -> None:
+        """A run chosen in the Runs view: its corpus and settings into the form, and its checkpoint loaded when
+        the file still holds that run (an autosave may hold a later one by now)."""
+        if record is None:
+            return
+        try:
+            config = RunConfig(**record.settings)
+        except (TypeError, ValueError) as error:
+            self.notify(f"That run's settings cannot be used here: {error}", severity="error", title="Not loaded")
+            return
+        corpus_panel = self.query_one(CorpusPanel)
+        corpus_panel.config = config
+        source = record.corpus.get("path") or record.corpus["name"]
+        if not corpus_panel.choose(source):
+            self.notify(f"The run's text {source} cannot be opened: its settings are in the form, the corpus is "
+                        "unchanged.", severity="warning")
+        elif corpus_panel.corpus.fingerprint != record.corpus["fingerprint"]:
+            self.notify(f"{source} has changed since that run: a new model will not train on the same text.",
+                        severity="warning")
+        self.query_one(HyperPanel).fill(config)
+        self._show_pending()
+        checkpoint, why_not = recorded_checkpoint(record)
+        key = self.app.key_label
+        if checkpoint is None:
+            self.notify(f"The run's settings are in the form ({why_not}): {key('train.toggle')} trains a new model "
+                        "with them.")
+        elif self.phase is Phase.RUNNING:
+            self.last_checkpoint = checkpoint
+            self.notify(f"The run's settings are in the form. Pause training ({key('train.toggle')}), then "
+                        f"{key('checkpoint.load')} loads its checkpoint {checkpoint}.")
+        elif self.session.unsaved_steps > 0:
+            self.app.push_screen(
+                ConfirmScreen(f"Loading that run's checkpoint replaces the current model, whose last "
+                              f"{self.session.unsaved_steps:,} steps are not saved.", yes="Load anyway", no="Cancel"),
+                lambda go: self._load_from(str(checkpoint)) if go else None,
+            )
+        else:
+            self._load_from(str(checkpoint))
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -377,3 +439,4 @@ class MainScreen(Screen):
         self.follow_session()
         self.notify(f"Loaded {path}: step {self.session.step:,}. {self.app.key_label('train.toggle')} continues, "
                     f"{self.app.key_label('sample.start')} samples.")
+

@@ -4,7 +4,7 @@ panel and the text streams into it."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual import on, work
@@ -16,15 +16,17 @@ from textual.widgets import Input, Label, Static
 
 from charlm_tui.messages import GeneratedText, GenerationFinished
 from charlm_tui.widgets.fields import read_field, setting_field
+from charlm_tui.widgets.novelty_marks import LEGEND, mark_lines
 from charlm_tui.widgets.ordered_input import OrderedInput
 from charlm_tui.workers import sample_loop
 from core.run import Run
 from core.data import Corpus
+from core.novelty import NoveltyIndex, novelty_index
 from core.sampling import Prompt, Sampler, prepare_prompt, starter_prompt
 from core.settings import SAMPLING, SettingError
 
 KEEP_CHARACTERS = 20_000  # generated text kept on screen (older text scrolls away for good)
-TEMPERATURE, TOP_K, LENGTH = SAMPLING
+TEMPERATURE, TOP_K, TOP_P, LENGTH = SAMPLING
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class GenerationSettings:
     prompt: str
     temperature: float
     top_k: int | None
+    top_p: float | None
     length: int
     auto_every: int  # steps between automatic samples while training; 0 is off
 
@@ -49,6 +52,10 @@ class GenerationPanel(Vertical):
         self.next_auto_sample = 0  # the step of the next automatic sample
         self._status = ""
         self._automatic = False  # the sample streaming now came from auto every, not F7
+        self._novelty: tuple[int, NoveltyIndex] | None = None  # (generation, its training text's index)
+        self._sample_start = 0  # where the current sample (its prompt first) begins in the text
+        self._line_start = 0  # where its unfinished line begins
+        self._legend_shown = False  # the novelty marks' legend, once a pane
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="gen-row"):
@@ -60,6 +67,8 @@ class GenerationPanel(Vertical):
         with Horizontal(classes="gen-row"):
             yield Label(TOP_K.label)
             yield setting_field(TOP_K)
+            yield Label(TOP_P.label)
+            yield setting_field(TOP_P)
             yield Label(LENGTH.label)
             yield setting_field(LENGTH)
             yield Label("auto every")
@@ -76,14 +85,14 @@ class GenerationPanel(Vertical):
     def settings(self) -> GenerationSettings | str:
         """The current settings, or a message saying which field is wrong."""
         try:
-            temperature, top_k, length = (read_field(s, self.query_one(f"#{s.name}", Input)) for s in SAMPLING)
+            temperature, top_k, top_p, length = (read_field(s, self.query_one(f"#{s.name}", Input)) for s in SAMPLING)
         except SettingError as error:
             return str(error)
         auto_every = self.query_one("#auto-every", Input)
         result = auto_every.validate(auto_every.value)
         if not result.is_valid:
             return f"auto every: {'; '.join(result.failure_descriptions)}"
-        return GenerationSettings(self.query_one("#prompt", Input).value, temperature, top_k, length,
+        return GenerationSettings(self.query_one("#prompt", Input).value, temperature, top_k, top_p, length,
                                   int(auto_every.value))
 
     @on(Input.Changed)
@@ -125,13 +134,16 @@ class GenerationPanel(Vertical):
         self._generation += 1
         self._cancel = threading.Event()
         self._automatic = automatic
-        self.begin(heading or f"step {run.trainer.state.step:,}, temperature {settings.temperature:g}")
+        limits = "".join(f", {s.label} {s.show(getattr(settings, s.name))}" for s in (TOP_K, TOP_P)
+                         if getattr(settings, s.name) is not None)
+        self.begin(heading or f"step {run.trainer.state.step:,}, temperature {settings.temperature:g}{limits}")
         self.append(prompt.text)
+        self._sample_start = self._line_start = len(self._text) - len(prompt.text)
         sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=self._generation)
         if self.sampling and not automatic:  # one sample replaces another: the reactive does not change
             self.app.refresh_bindings()
         self.sampling = True
-        self._sample(sampler, prompt, length or settings.length, settings.temperature, settings.top_k,
+        self._sample(sampler, prompt, replace(settings, length=length or settings.length), run.corpus.text,
                      self._generation, self._cancel)
         return None
 
@@ -147,9 +159,11 @@ class GenerationPanel(Vertical):
             self.generate(run, heading=f"auto sample at step {step:,}", length=min(settings.length, 120), automatic=True)
 
     @work(thread=True, exclusive=True, group="sample", exit_on_error=False)
-    def _sample(self, sampler: Sampler, prompt: Prompt, length: int, temperature: float, top_k: int | None,
+    def _sample(self, sampler: Sampler, prompt: Prompt, settings: GenerationSettings, training_text: str,
                 generation: int, cancel: threading.Event) -> None:
-        sample_loop(sampler, prompt, length, temperature, top_k, generation, cancel, self.post_message)
+        self._novelty = (generation, novelty_index(training_text))  # built here the first time: off the UI thread
+        sample_loop(sampler, prompt, settings.length, settings.temperature, settings.top_k, generation, cancel,
+                    self.post_message, top_p=settings.top_p)
 
     def stop(self) -> None:
         self._cancel.set()
@@ -167,14 +181,31 @@ class GenerationPanel(Vertical):
     @on(GeneratedText)
     def _generated_text(self, message: GeneratedText) -> None:
         if message.generation == self._generation:
-            self.append(message.text)
+            self._text.append(message.text)
+            novelty = self._index()
+            if novelty is not None:
+                self._line_start = mark_lines(self._text, self._line_start, novelty)
+            self._show()
 
     @on(GenerationFinished)
     def _generation_finished(self, message: GenerationFinished) -> None:
         if message.generation == self._generation:
+            novelty = self._index()
+            stats = novelty.stats(self._text.plain[self._sample_start:]) if novelty else None
+            summary = stats.summary(compact=self.size.width < 90) if stats else ""
             if message.cancelled:
-                self.append(" …(stopped)")
+                self._text.append(" …(stopped)")
+            if summary:
+                self._text.append(f"\n── {summary} ──", style="dim")
+                if novelty.unit == "line" and not self._legend_shown:
+                    self._text.append(f"\n── {LEGEND} ──", style="dim")
+                    self._legend_shown = True
+            self._show()
             self.sampling = False
+
+    def _index(self) -> NoveltyIndex | None:
+        """The current sample's novelty index (None until its worker has built it)."""
+        return self._novelty[1] if self._novelty is not None and self._novelty[0] == self._generation else None
 
     # --- the text ---
 
@@ -192,7 +223,9 @@ class GenerationPanel(Vertical):
         if len(self._text) > KEEP_CHARACTERS:
             start = len(self._text) - KEEP_CHARACTERS
             line_break = self._text.plain.find("\n", start)  # whole lines go, if there is a line break
-            self._text = self._text[line_break + 1 if line_break != -1 else start :]
+            cut = line_break + 1 if line_break != -1 else start
+            self._text = self._text[cut:]
+            self._sample_start, self._line_start = max(self._sample_start - cut, 0), max(self._line_start - cut, 0)
         self.query_one("#generated", Static).update(self._text)
         self.query_one("#generated-scroll", VerticalScroll).scroll_end(animate=False)
 
@@ -207,6 +240,7 @@ class GenerationPanel(Vertical):
         self.stop()
         self._generation += 1
         self._text = Text()
+        self._legend_shown = False
         self.begin(heading)
 
     @property
