@@ -1,14 +1,17 @@
-"""Make the README's screenshot: the app at 80×24 after a first run on the defaults.
+"""Make the README's screenshots: the app at 80×24 after a first run on the defaults, and the Runs view
+comparing relu and tanh (course exercise 3) after four runs of 20,000 steps.
 
-    .venv/bin/python docs/screenshot.py        # writes docs/screenshot.svg
+    .venv/bin/python docs/screenshot.py          # writes docs/screenshot.svg and docs/runs.svg
+    .venv/bin/python docs/screenshot.py runs     # only docs/runs.svg (about two minutes)
 
-The run is driven through the session's own API (a fixed number of steps, not seconds), so the picture
-is the same on a fast machine and a slow one.
+The runs are driven through the session's own API (a fixed number of steps, not seconds), so the
+pictures are the same on a fast machine and a slow one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,8 +23,14 @@ from textual.widgets import Input  # noqa: E402
 
 from charlm_tui.app import CharLMApp  # noqa: E402
 from charlm_tui.widgets.generation_panel import GenerationPanel  # noqa: E402
+from core.corpora import DEFAULT_CORPUS, resolve_corpus  # noqa: E402
+from core.session import Session  # noqa: E402
+from core.settings import RunConfig  # noqa: E402
 
 STEPS = 12_000  # about 15 s of the app's training here: the names already look like names
+RUN_STEPS = 20_000
+RUNS = {"hidden dim 128": {"hidden_dim": 128}, "context 4": {"context_length": 4}, "relu": {},
+        "tanh": {"activation": "tanh"}}  # the last two, newest, are the first rows of the Runs view
 
 
 async def main(path: Path) -> None:
@@ -48,5 +57,30 @@ async def main(path: Path) -> None:
     print(f"wrote {path}")
 
 
+async def runs_view(path: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["XDG_DATA_HOME"] = scratch  # a history of these runs only
+        corpus = resolve_corpus(DEFAULT_CORPUS)
+        for name, changes in RUNS.items():
+            session = Session(Path(scratch) / "autosave.json")
+            session.new(corpus, RunConfig.preset("default").replace(max_steps=RUN_STEPS, **changes))
+            session.start()
+            for _ in session.train():
+                pass
+            session.save(Path(scratch) / f"{name}.json")
+            print(f"trained {name}: best validation {min(loss for _, loss in session.run.trainer.state.validation):.3f}")
+        app = CharLMApp(autosave_path=Path(scratch) / "autosave.json", calibrate=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("f4")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("space", "down", "space")  # mark tanh and relu
+            await pilot.pause()
+            app.save_screenshot(path.name, str(path.parent))
+    print(f"wrote {path}")
+
+
 if __name__ == "__main__":
-    asyncio.run(main(ROOT / "docs" / "screenshot.svg"))
+    if sys.argv[1:] != ["runs"]:
+        asyncio.run(main(ROOT / "docs" / "screenshot.svg"))
+    asyncio.run(runs_view(ROOT / "docs" / "runs.svg"))
