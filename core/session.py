@@ -19,7 +19,7 @@ import tempfile
 import threading
 from enum import Enum
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.corpora import bundled_corpora, resolve_corpus
@@ -133,14 +133,16 @@ class Session:
                  else f"its max steps ({config.max_steps:,}) are done: raise max steps")
         return f"The budget is used up: {limit} to train on (the model carries on from where it is)."
 
-    def train(self) -> Iterator[TrainingEvent]:
-        """Train until finished, paused, stopped or failed, yielding every event; the phase follows."""
+    def train(self, max_steps: int | None = None, watch: Callable[[list, float], None] | None = None
+              ) -> Iterator[TrainingEvent]:
+        """Train until finished, paused, stopped, failed or `max_steps` more steps, yielding every event; the
+        phase follows (`watch`: see `Trainer.step`)."""
         if self.phase is not Phase.RUNNING:
             raise SessionError("start() or resume() first.")
         history = self.history
         history.update(self.run)  # a stretch starts: recorded at once
         try:
-            for event in self.run.trainer.events(self._cancel):
+            for event in self.run.trainer.events(self._cancel, max_steps, watch):
                 if isinstance(event, StoppedEvent):
                     self.phase = AFTER.get(event.reason, Phase.STOPPED if self._stop_requested else Phase.PAUSED)
                     self.detail = event.message if self.phase is not Phase.PAUSED else f"paused at step {event.step:,}"
@@ -156,6 +158,12 @@ class Session:
             if self.phase is Phase.RUNNING:  # the caller left the loop early
                 self.phase = Phase.PAUSED
                 history.update(self.run, StopReason.CANCELLED)
+
+    def single_step(self, watch: Callable[[list, float], None] | None = None) -> list[TrainingEvent]:
+        """Exactly one step of a paused (or stopped) model, taken as training takes it, so that the run goes
+        on as if it had trained normally; the model is paused afterwards. Its events, the last a StoppedEvent."""
+        self.resume()
+        return list(self.train(max_steps=1, watch=watch))
 
     def pause(self) -> None:
         """Ask a running `train()` to end after the current step (safe from any thread)."""

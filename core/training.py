@@ -292,9 +292,12 @@ class Trainer:
 
     # --- one step ---
 
-    def step(self, cancel: threading.Event | None = None) -> list[TrainingEvent]:
+    def step(self, cancel: threading.Event | None = None, watch: Callable[[list, float], None] | None = None
+             ) -> list[TrainingEvent]:
         """Take one SGD step; returns its events. Raises NonFiniteError (weights untouched) on NaN/inf.
-        If `cancel` is set during the step's validation pass, the pass is dropped (the step stays)."""
+        If `cancel` is set during the step's validation pass, the pass is dropped (the step stays).
+        `watch(batch, lr)` is called with the batch's (context, target) examples once the gradients are ready
+        and before the update (the optimizer's lr is set): it may read the weights and gradients, not change them."""
         events: list[TrainingEvent] = []
         with self.lock:
             state, optimizer, config = self.state, self.optimizer, self.config
@@ -303,8 +306,8 @@ class Trainer:
             batch = min(config.batch_size, self.epoch_size - state.index)
             optimizer.zero_grad()
             total = 0.0
-            for i in range(state.index, state.index + batch):  # the gradients add up in the tables
-                context, target = self.train_examples[self._order[i]]
+            examples = [self.train_examples[self._order[i]] for i in range(state.index, state.index + batch)]
+            for context, target in examples:  # the gradients add up in the tables
                 loss = self.model.loss(context, target)
                 if not math.isfinite(loss.data):
                     raise NonFiniteError(f"the loss became {loss.data} at step {state.step + 1}; the step was not applied")
@@ -323,6 +326,8 @@ class Trainer:
                 optimizer.lr = lr
             else:
                 optimizer.lr = lr / batch  # lr · (sum of the gradients) / batch: the mean, without a pass over them
+            if watch is not None:
+                watch(examples, lr)
             optimizer.step()
             mean_loss = total / batch
             state.step += 1
@@ -403,8 +408,10 @@ class Trainer:
 
     # --- running ---
 
-    def events(self, cancel: threading.Event | None = None, max_steps: int | None = None) -> Iterator[TrainingEvent]:
-        """Step until finished, cancelled, `max_steps` more steps, or a non-finite step; yield every event.
+    def events(self, cancel: threading.Event | None = None, max_steps: int | None = None,
+               watch: Callable[[list, float], None] | None = None) -> Iterator[TrainingEvent]:
+        """Step until finished, cancelled, `max_steps` more steps, or a non-finite step; yield every event
+        (`watch`: see `step`).
 
         The last event is always a StoppedEvent.
         """
@@ -423,7 +430,7 @@ class Trainer:
                 yield StoppedEvent(StopReason.CANCELLED, self.state.step, f"stopped after {self.state.step:,} steps")
                 return
             try:
-                yield from self.step(cancel)
+                yield from self.step(cancel, watch)
             except NonFiniteError as error:
                 yield StoppedEvent(
                     StopReason.NON_FINITE, self.state.step,

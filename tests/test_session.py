@@ -217,3 +217,36 @@ def test_every_run_is_recorded_in_the_history_with_its_checkpoint(corpus, tmp_pa
     assert first.steps == 60 and first.stop_reason == "finished" and first.checkpoint == str(saved)
     assert first.settings == TINY.to_json() and first.corpus["name"] == "proverbs" and first.curve[-1][0] == 60
     assert second.resumed_from == str(saved) and second.steps == 80  # a loaded run trained on is a run of its own
+
+
+def test_single_steps_go_on_exactly_as_training_would_and_stay_paused(corpus, tmp_path):
+    config = TINY.replace(batch_size=3, eval_every=4, validation_fraction=0.3)
+    stepped, trained = Session(tmp_path / "a.json"), Session(tmp_path / "b.json")
+    stepped.new(corpus, config)
+    trained.new(corpus, config)
+    watched = []
+    for _ in range(10):
+        events = stepped.single_step(lambda batch, lr: watched.append((len(batch), lr)))
+        assert isinstance(events[-1], StoppedEvent) and stepped.phase is Phase.PAUSED
+    assert watched == [(3, config.learning_rate)] * 10  # the watch sees each batch before its update
+    trained.start()
+    for _ in trained.train():
+        if trained.step == 10:
+            trained.pause()
+    assert stepped.run.model.weights() == trained.run.model.weights()
+    assert stepped.run.trainer.state.to_json() == trained.run.trainer.state.to_json()
+    recorded = next(r for r in RunLog().read()[0] if r.id == stepped.run.id)
+    assert recorded.steps == 10  # the history follows single steps like any stretch of training
+
+
+def test_a_single_step_is_refused_while_training_and_when_the_budget_is_used_up(corpus, tmp_path):
+    session = Session(tmp_path / "a.json")
+    with pytest.raises(SessionError):
+        session.single_step()
+    session.new(corpus, TINY.replace(max_steps=2))
+    session.start()
+    with pytest.raises(SessionError, match="Pause training"):
+        session.single_step()
+    train(session)
+    with pytest.raises(SessionError, match="budget is used up"):
+        session.single_step()
