@@ -14,9 +14,12 @@ from functools import partial
 from pathlib import Path
 from typing import Iterable
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.filter import LineFilter, Monochrome
 from textual.screen import Screen
 from textual.worker import WorkerCancelled, WorkerFailed
 
@@ -30,6 +33,18 @@ from core.session import Session
 from core.settings import RunConfig
 
 GIL_SWITCH_INTERVAL = 0.001  # seconds
+
+
+class StyledMonochrome(Monochrome):
+    """NO_COLOR's filter for segments without a style too: textual-plot's canvas draws an empty line as one, and
+    Textual's Monochrome expects a style on every segment."""
+
+    def apply(self, segments: list[Segment], background) -> list[Segment]:
+        return super().apply([Segment(text, style or Style.null(), control) for text, style, control in segments],
+                             background)
+
+
+NO_COLOR_FILTER = StyledMonochrome()
 
 
 class CharLMApp(App):
@@ -52,6 +67,9 @@ class CharLMApp(App):
 
     def get_default_screen(self) -> Screen:
         return self.main
+
+    def get_line_filters(self) -> list[LineFilter]:
+        return [NO_COLOR_FILTER if type(f) is Monochrome else f for f in super().get_line_filters()]
 
     def on_mount(self) -> None:
         # The trainer thread holds the GIL between its bytecodes; by default the UI thread may wait 5 ms

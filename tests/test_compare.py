@@ -260,3 +260,17 @@ async def test_temperatures_side_by_side_need_a_model_then_take_the_panels_setti
         await pilot.press("ctrl+t")  # the columns come back as they were last set
         await wait_for(pilot, lambda: type(app.screen).__name__ == "TemperatureScreen", what="the comparison")
         assert app.screen.temperatures == (0.2, 2.0) and app.screen.query_one("#temperatures", Input).value == "0.2, 2"
+
+
+async def test_with_no_color_the_charts_draw_in_monochrome(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")  # Textual reads it when the app is made
+    saved_run(tmp_path, "relu", SMALL)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#auto-every", "0")
+        await train_then_pause(pilot, 20)  # the loss chart draws while training
+        await open_runs(pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.query_one("RunsChart").region.height > 0
+        assert "loss" in app.export_screenshot() and app.is_running
