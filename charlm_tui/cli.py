@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
@@ -26,25 +27,17 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _parser_of(setting: Setting):
+def _parser_of(setting: Setting, many: bool = False):
+    """The argparse type of `setting`: one value, or (`many`) several separated by commas or spaces."""
+    read = setting.parse_list if many else setting.parse
+
     def parse(text: str):
         try:
-            return setting.parse(text)
+            return read(text)
         except SettingError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
 
     parse.__name__ = setting.label  # argparse names the type in some messages
-    return parse
-
-
-def _list_parser_of(setting: Setting):
-    """Comma-separated values of `setting`, each checked by it."""
-    one = _parser_of(setting)
-
-    def parse(text: str) -> tuple:
-        return tuple(one(part) for part in text.split(","))
-
-    parse.__name__ = setting.label
     return parse
 
 
@@ -74,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("headless output")
     out.add_argument("--save", metavar="PATH", help="write a checkpoint here when training stops")
     out.add_argument("--json", action="store_true", default=False, help="print one JSON object per progress line")
-    out.add_argument("--sample", type=int, default=200, metavar="N", help="characters to generate after training, 0 for none [%(default)s]")
+    length = next(s for s in SAMPLING if s.name == "length")
+    out.add_argument("--sample", type=_parser_of(replace(length, minimum=0)), default=200, metavar="N", help="characters to generate after training, 0 for none [%(default)s]")
     for s in (PRINT_EVERY, *SAMPLING):
         if s.name == "temperature":  # several, to compare: one sample each, from the same weights and seed
-            out.add_argument(s.flag, dest=s.name, type=_list_parser_of(s), default=(s.default,), metavar="TEMP[,TEMP...]",
+            out.add_argument(s.flag, dest=s.name, type=_parser_of(s, many=True), default=(s.default,), metavar="TEMP[,TEMP...]",
                              help=f"{s.help} ({s.requirement()}); several, comma-separated (0.5,1,1.5), give one "
                              f"sample each, with how much of it is in the training text [{s.show(s.default)}]")
         elif s.name != "length":  # --sample N says how many

@@ -14,6 +14,7 @@ and refuse exactly the same values.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,17 @@ class Setting:
         except ValueError:
             raise SettingError(f"{self.label}: {text!r} is not {self.requirement()}") from None
         return self.check(value)
+
+    def parse_list(self, text: str) -> tuple:
+        """Several values, separated by commas or spaces ("0.5, 1 1.5"), each parsed; an error says which one."""
+        parts = re.split(r"[\s,]+", text.strip().strip(","))
+        values = []
+        for position, part in enumerate(parts, start=1):
+            try:
+                values.append(self.parse(part))
+            except SettingError as error:
+                raise SettingError(f"{error} (value {position} of {len(parts)})" if len(parts) > 1 else str(error)) from None
+        return tuple(values)
 
     def check(self, value: Any) -> Any:
         """`value` if the setting accepts it (a whole float counts as an int), else a SettingError."""

@@ -274,3 +274,32 @@ async def test_with_no_color_the_charts_draw_in_monochrome(tmp_path, monkeypatch
         await pilot.pause()
         assert app.screen.query_one("RunsChart").region.height > 0
         assert "loss" in app.export_screenshot() and app.is_running
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--sample", "-5"], "length must be a whole number from 0"),
+    (["--temperature", "0.5 hot"], "'hot' is not a number from 0 to 5 (value 2 of 2)"),
+])
+def test_sampling_arguments_are_checked_and_say_which_value(capsys, argv, words):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--headless", *argv])
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
+
+
+async def test_sampling_again_before_the_columns_are_up_gives_one_set_of_columns(tmp_path):
+    """Enter then F7 at once: the second sampling waits for the first's columns, then replaces them."""
+    import asyncio
+
+    from charlm_tui.screens.temperatures import TemperatureColumn
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await set_field(pilot, "#auto-every", "0")
+        await train_then_pause(pilot, 20)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TemperatureScreen", what="the comparison")
+        screen = app.screen
+        await asyncio.gather(screen.sample((1.0,)), screen.sample((0.5, 1.5)))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [column.temperature for column in screen.query(TemperatureColumn)] == [0.5, 1.5]

@@ -92,8 +92,11 @@ def test_temperatures_are_read_as_the_command_line_reads_them():
         parse_temperatures("0.5, hot")
     with pytest.raises(SettingError, match="must be a number from 0 to 5, not 7"):
         parse_temperatures("7")
+    assert parse_temperatures("0.5 1,, 2") == (0.5, 1.0, 2.0)  # spaces and commas alike
+    with pytest.raises(SettingError, match=r"'x' is not a number from 0 to 5 \(value 2 of 3\)"):
+        parse_temperatures("0.5 x 2")
     with pytest.raises(SettingError, match="temp is required"):
-        parse_temperatures("0.5,,1")
+        parse_temperatures(" ")
     with pytest.raises(SettingError, match="at most 5 temperatures side by side, not 6"):
         parse_temperatures("1,1,1,1,1,1")
 

@@ -8,6 +8,7 @@ worker advances the columns in turn, so they grow together, and posts what they 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from itertools import repeat
@@ -42,9 +43,9 @@ STATS_INTERVAL = 0.25  # seconds between novelty summaries while streaming: each
 
 
 def parse_temperatures(text: str) -> tuple[float, ...]:
-    """Comma-separated temperatures, each read by the temperature setting as --temperature reads it, 1 to
-    MOST_TEMPERATURES of them; a SettingError says what is wrong."""
-    temperatures = tuple(TEMPERATURE.parse(part) for part in text.split(","))
+    """Temperatures separated by commas or spaces, read as --temperature reads them, 1 to MOST_TEMPERATURES of
+    them; a SettingError says what is wrong."""
+    temperatures = TEMPERATURE.parse_list(text)
     if len(temperatures) > MOST_TEMPERATURES:
         raise SettingError(f"at most {MOST_TEMPERATURES} temperatures side by side, not {len(temperatures)}")
     return temperatures
@@ -254,6 +255,7 @@ class TemperatureScreen(Screen):
         self.step = 0  # the training step the weights are from
         self.index: NoveltyIndex | None = None  # from the worker: building it can take a while
         self._generation = 0  # which sampling is current: text from an older one is dropped
+        self._rebuilding = asyncio.Lock()
         self.sub_title = "temperatures side by side"
 
     def compose(self) -> ComposeResult:
@@ -312,12 +314,15 @@ class TemperatureScreen(Screen):
     async def sample(self, temperatures: tuple[float, ...]) -> None:
         """Sample the snapshot at `temperatures`, a column each, replacing the columns there were."""
         self._generation += 1
+        generation = self._generation
         self.temperatures = temperatures
         self._describe()
         columns = self.query_one("#columns", Horizontal)
-        await columns.remove_children()
-        await columns.mount_all(TemperatureColumn(t, self.prompt.text) for t in temperatures)
-        self._sample(self.weights, temperatures, self._generation)
+        async with self._rebuilding:  # Enter then F7 at once: the second waits, or both would mount their columns
+            await columns.remove_children()
+            await columns.mount_all(TemperatureColumn(t, self.prompt.text) for t in temperatures)
+        if generation == self._generation:  # else a newer sample() has its columns up and samples them
+            self._sample(self.weights, temperatures, generation)
 
     def _describe(self) -> None:
         """What the columns are sampled from: the same for every one of them."""
