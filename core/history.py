@@ -24,6 +24,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -44,6 +45,7 @@ except ImportError:  # Windows: appends stay whole lines in practice, without th
 POINTS = 128  # points kept of each curve
 RUNNING = "running"  # the stop reason of a run still training, or killed while it trained
 KILLED = "killed"  # what `RunRecord.outcome()` says of a "running" run whose process is gone
+PAUSED = "paused"  # what it says of a "cancelled" one: paused, or quit (and autosaved), and can go on
 
 
 def history_path() -> Path:
@@ -112,8 +114,10 @@ class RunRecord:
         return self.settings.get(name, BY_NAME[name].default)
 
     def outcome(self) -> str:
-        """The stop reason, but "killed" for a run left "running" by a process that is gone (known only on
-        this host; a reused process id reads as still running)."""
+        """The stop reason, but "paused" for a cancelled run, and "killed" for one left "running" by a process
+        that is gone (known only on this host; a reused process id reads as still running)."""
+        if self.stop_reason == StopReason.CANCELLED.value:
+            return PAUSED
         if self.stop_reason != RUNNING or self.pid is None or self.host != socket.gethostname() or os.name != "posix":
             return self.stop_reason
         try:
@@ -326,10 +330,19 @@ class RunTracker:
         self._record: RunRecord | None = None
 
     def begin(self, run, resumed_from: str | Path | None = None) -> None:
-        """Start a new record for `run` (update() does it for a run it has not seen; call this to say
-        which checkpoint the run was loaded from)."""
+        """Start recording `run` (update() does it for a run it has not seen). A run loaded from a checkpoint
+        (`resumed_from`) carries on its record, when the history has it and it ended where the checkpoint
+        is (an autosave at quitting, say): one row, one clock. From an earlier point it is a new run, a branch."""
+        earlier = None
+        if resumed_from is not None:
+            earlier = next((r for r in self.log.read()[0] if r.id == run.id), None)
+            if earlier is None or earlier.steps > run.trainer.state.step:
+                earlier, run.id = None, uuid.uuid4().hex
         with self._lock:
             self._begin(run, resumed_from)
+            if earlier is not None:
+                self._record.started, self._record.checkpoint = earlier.started, earlier.checkpoint
+                self._wall = earlier.wall_seconds
 
     def _begin(self, run, resumed_from=None) -> None:
         corpus = run.corpus

@@ -56,7 +56,9 @@ class Run:
             raise CheckpointError(f"the checkpoint's position (example {state.index:,} of the epoch) is beyond "
                                   f"the {len(split.train):,} training examples of {corpus.name}: it is damaged")
         model = checkpoint.model
-        return cls(corpus, config, model, Trainer(model, split.train, split.validation, config, state))
+        run = cls(corpus, config, model, Trainer(model, split.train, split.validation, config, state))
+        run.id = checkpoint.run_id or run.id  # the history carries on its record, if it ended here (see RunTracker)
+        return run
 
     @property
     def validation_note(self) -> str:

@@ -227,6 +227,7 @@ async def test_a_run_whose_checkpoint_is_gone_brings_its_settings_only(tmp_path)
         assert app.session.run is None
         form = app.query_one(HyperPanel).config
         assert (form.hidden_dim, form.learning_rate) == (10, 0.02)
+        assert app.main.corpus.name == "names"  # the bundled corpus by its name, not as a file of its own
         assert app.said_that("is gone") and app.said_that("trains a new model with them")
 
 

@@ -265,7 +265,7 @@ def test_runs_lists_the_history_as_a_table_or_json_lines(capsys):
     out, err = capsys.readouterr()
     header, first, second = out.splitlines()
     assert header.split()[:4] == ["id", "started", "corpus", "steps"]
-    assert first.startswith("1111aaaa ") and " 42 " in first and "cancelled" in first
+    assert first.startswith("1111aaaa ") and " 42 " in first and "paused" in first  # a pause, or a quit
     assert second.startswith("2222bbbb ") and "1,234" in second and "finished" in second
     assert "hid 77×2" in second and "lr 0.05" in second and "2.500" in second and "12.18" in second
     assert "skipped a damaged line" in err and len(err.splitlines()) == 1
@@ -273,7 +273,7 @@ def test_runs_lists_the_history_as_a_table_or_json_lines(capsys):
     assert main(["runs", "--json"]) == 0
     out, err = capsys.readouterr()
     objects = [json.loads(line) for line in out.splitlines()]
-    assert [(o["id"][:8], o["steps"], o["outcome"]) for o in objects] == [("1111aaaa", 42, "cancelled"),
+    assert [(o["id"][:8], o["steps"], o["outcome"]) for o in objects] == [("1111aaaa", 42, "paused"),
                                                                          ("2222bbbb", 1234, "finished")]
     assert objects[1]["settings"]["hidden_dim"] == 77 and objects[1]["curve"] == [[1, 3.0], [2, 2.99], [3, 2.98]]
     assert "skipped a damaged line" in err

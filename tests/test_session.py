@@ -117,7 +117,8 @@ def test_an_error_inside_a_step_fails_the_run(corpus, tmp_path, monkeypatch):
     session = Session(tmp_path / "autosave.json")
     session.new(corpus, TINY)
     session.start()
-    monkeypatch.setattr(session.run.trainer, "step", lambda cancel: (_ for _ in ()).throw(MemoryError("no room")))
+    monkeypatch.setattr(session.run.trainer, "step",
+                        lambda cancel, watch=None: (_ for _ in ()).throw(MemoryError("no room")))
     with pytest.raises(MemoryError):
         list(session.train())
     assert session.phase is Phase.FAILED and "MemoryError: no room" in session.detail
@@ -209,14 +210,21 @@ def test_every_run_is_recorded_in_the_history_with_its_checkpoint(corpus, tmp_pa
     session.start()
     train(session)
     saved = session.save(tmp_path / "run.json")
-    session.load(saved, corpus, {"max_steps": 80})
-    session.start()
-    train(session)
-    (first, second), warnings = RunLog().read()
+    (first,), warnings = RunLog().read()
     assert not warnings
     assert first.steps == 60 and first.stop_reason == "finished" and first.checkpoint == str(saved)
     assert first.settings == TINY.to_json() and first.corpus["name"] == "proverbs" and first.curve[-1][0] == 60
-    assert second.resumed_from == str(saved) and second.steps == 80  # a loaded run trained on is a run of its own
+    session.load(saved, corpus, {"max_steps": 80})  # where the run ended (an autosave at quitting, say)
+    session.start()
+    train(session)
+    (carried,), _ = RunLog().read()
+    assert carried.id == first.id and carried.started == first.started and carried.steps == 80  # one run, one row
+    assert carried.resumed_from == str(saved) and carried.checkpoint == str(saved)
+    session.load(saved, corpus, {"max_steps": 70})  # from before where the run is now: a branch, a run of its own
+    session.start()
+    train(session)
+    (carried, branch), _ = RunLog().read()
+    assert carried.steps == 80 and branch.id != carried.id and branch.steps == 70
 
 
 def test_single_steps_go_on_exactly_as_training_would_and_stay_paused(corpus, tmp_path):

@@ -31,7 +31,7 @@ from charlm_tui.widgets.generation_panel import GenerationPanel
 from charlm_tui.widgets.hyper_panel import HyperPanel
 from charlm_tui.widgets.training_panel import TrainingPanel
 from core.checkpoint import CheckpointError
-from core.corpora import DEFAULT_CORPUS
+from core.corpora import DEFAULT_CORPUS, bundled_corpora
 from core.data import Corpus, CorpusError
 from core.history import RunRecord
 from core.run import Run
@@ -361,7 +361,8 @@ class MainScreen(Screen):
             return
         corpus_panel = self.query_one(CorpusPanel)
         corpus_panel.config = config
-        source = record.corpus.get("path") or record.corpus["name"]
+        name, path = record.corpus["name"], record.corpus.get("path")
+        source = name if name in {c.name for c in bundled_corpora()} else path or name  # a bundled one by its name
         if not corpus_panel.choose(source):
             self.notify(f"The run's text {source} cannot be opened: its settings are in the form, the corpus is "
                         "unchanged.", severity="warning")

@@ -192,7 +192,11 @@ class GenerationPanel(Vertical):
         if message.generation == self._generation:
             novelty = self._index()
             stats = novelty.stats(self._text.plain[self._sample_start:]) if novelty else None
-            summary = stats.summary(compact=self.size.width < 90) if stats else ""
+            summary = ""
+            if stats:
+                summary = stats.summary()
+                if len(summary) + 6 > self.content_region.width:  # "── " and " ──" around it, and a scrollbar
+                    summary = stats.summary(compact=True)
             if message.cancelled:
                 self._text.append(" …(stopped)")
             if summary:
