@@ -94,6 +94,13 @@ class ParamTable:
             self._grad[row] = [g + scale * x for g, x in zip(self._grad[row], vector)]
             self._dirty.add(row)
 
+    def grad_rows(self) -> list[list[float]]:
+        """The gradient as rows of numbers. Folding a packed table's pending products in changes how it is held,
+        not the next update's bits (which is why a step's watch may call this)."""
+        if self.packed:
+            return self._folded_grad()
+        return [[p.grad for p in row] for row in self._values]
+
     def _folded_grad(self) -> list[list[float]]:
         """The packed gradient as rows of numbers, every pending outer product folded in."""
         self._fold(self._pending)

@@ -73,12 +73,17 @@ class FrozenModel:
             term = self._first_terms[key] = [sum(map(mul, columns, vector)) for columns in self._columns_at[position]]
         return term
 
-    def logits(self, context: Sequence[int]) -> list[float]:
+    def hidden_states(self, context: Sequence[int]) -> list[list[float]]:
+        """Each hidden layer's output (after its activation) for `context`."""
         activate = F.ACTIVATIONS[self.activation]
         pre = list(map(sum, zip(self.hidden[0].bias, *(self._first_term(pos, idx) for pos, idx in enumerate(context)))))
-        for layer in (*self.hidden[1:], self.output):
-            pre = layer(activate(pre))
-        return pre
+        states = [activate(pre)]
+        for layer in self.hidden[1:]:
+            states.append(activate(layer(states[-1])))
+        return states
+
+    def logits(self, context: Sequence[int]) -> list[float]:
+        return self.output(self.hidden_states(context)[-1])
 
     def probs(self, context: Sequence[int], temperature: float = 1.0) -> list[float]:
         return F.softmax(self.logits(context), temperature)
