@@ -71,14 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--sample", type=_parser_of(replace(length, minimum=0)), default=200, metavar="N", help="characters to generate after training, 0 for none [%(default)s]")
     for s in (PRINT_EVERY, *SAMPLING):
         if s.name == "temperature":  # several, to compare: one sample each, from the same weights and seed
-            out.add_argument(s.flag, dest=s.name, type=_parser_of(s, many=True), default=(s.default,), metavar="TEMP[,TEMP...]",
+            out.add_argument(s.flag, dest=s.name, type=_parser_of(s, many=True), default=None, metavar="TEMP[,TEMP...]",
                              help=f"{s.help} ({s.requirement()}); several, comma-separated (0.5,1,1.5), give one "
-                             f"sample each, with how much of it is in the training text [{s.show(s.default)}]")
+                             f"sample each, with how much of it is in the training text [{s.show(s.default)}; "
+                             "with --next, 1: the model's own odds]")
         elif s.name != "length":  # --sample N says how many
             out.add_argument(s.flag, dest=s.name, type=_parser_of(s), default=s.default,
                              metavar=s.label.upper().replace(" ", "_"),
                              help=f"{s.help} ({s.requirement()}) [{s.show(s.default) or 'off'}]")
     out.add_argument("--prompt", default="", help="text the sample starts from [empty]")
+    out.add_argument("--next", metavar="TEXT", default=None,
+                     help="train nothing: print the model's odds for the character after TEXT (of --resume's checkpoint, "
+                     "or a new model's first weights), likeliest first, at --temperature, and exit (implies --headless)")
     out.add_argument("--lr-find", action="store_true", default=False,
                      help=f"train nothing: sweep the learning rate from {LR_MIN:g} to {LR_MAX:g} over {LR_STEPS} steps "
                      "on a copy of the model (of --resume's checkpoint, which stays untouched), print the losses and "
@@ -123,14 +127,19 @@ LR_FIND_IGNORES = ("learning_rate", "max_steps", "epochs", "lr_schedule", "lr_de
 
 
 def check_lr_find_flags(args: argparse.Namespace) -> None:
-    if not args.lr_find:
+    """--lr-find and --next train nothing: a flag about training is refused with them, not ignored."""
+    mode = "--lr-find" if args.lr_find else "--next" if args.next is not None else None
+    if mode is None:
         return
+    if args.lr_find and args.next is not None:
+        raise SettingError("--lr-find and --next are two different things: ask for one at a time")
     ignored = [BY_NAME[name].flag for name in LR_FIND_IGNORES if hasattr(args, name)]
     ignored += ["--save"] if hasattr(args, "save") else []
     if ignored:
         them = "it" if len(ignored) == 1 else "them"
-        raise SettingError(f"--lr-find sweeps the learning rate itself and trains nothing, so it has no use for "
-                           f"{', '.join(ignored)}: drop {them}, or train without --lr-find")
+        does = "sweeps the learning rate itself and trains nothing" if args.lr_find else "trains nothing"
+        raise SettingError(f"{mode} {does}, so it has no use for {', '.join(ignored)}: drop {them}, or train "
+                           f"without {mode}")
 
 
 def _runs_table(runs) -> str:
@@ -194,11 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         config = run_config_from_args(args)
     except SettingError as error:
         parser.error(str(error))
-    if args.headless or args.lr_find:
-        from charlm_tui.headless import run_headless, run_lr_find
+    if args.headless or args.lr_find or args.next is not None:
+        from charlm_tui.headless import run_headless, run_lr_find, run_next
 
         try:
-            return run_lr_find(args, parser) if args.lr_find else run_headless(args, parser)
+            if args.lr_find:
+                return run_lr_find(args, parser)
+            return run_next(args, parser) if args.next is not None else run_headless(args, parser)
         except KeyboardInterrupt:  # before training began (loading a large checkpoint, say): nothing to save
             print("charlm-tui: interrupted", file=sys.stderr)
             return 130

@@ -15,13 +15,16 @@ from typing import Callable
 from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import resolve_corpus
 from core.data import CorpusError
+from core.inside import next_char_odds
 from core.lr_finder import find_lr
 from core.novelty import NoveltyStats, novelty_index
 from core.sampling import Sampler, prepare_prompt
 from core.session import Phase, Session, SessionError, data_home
-from core.settings import SettingError
+from core.settings import SAMPLING, SettingError
 from core.training import EpochEvent, StepEvent, StoppedEvent, StopReason, TrainingEvent, ValidationEvent
 from charlm_tui.cli import corpus_from_args, given_settings, run_config_from_args
+
+TEMPERATURE = SAMPLING[0]
 
 
 def _line(event: TrainingEvent, total: int | None) -> str:
@@ -168,12 +171,13 @@ def _sample(session: Session, args: argparse.Namespace, out: Output, stop: threa
     prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
     novelty = novelty_index(run.corpus.text)
     samples = []
-    for temperature in args.temperature:
+    temperatures = args.temperature or (TEMPERATURE.default,)
+    for temperature in temperatures:
         sampler = Sampler(weights, run.corpus.vocab, seed=run.config.seed)
         text = prompt.text + "".join(sampler.stream(prompt, args.sample, temperature, args.top_k, stop,
                                                     top_p=args.top_p))
         samples.append((temperature, text, novelty.stats(text)))
-        if out.as_json or len(args.temperature) == 1:
+        if out.as_json or len(temperatures) == 1:
             out.say(f"--- sample (temperature {temperature:g}) ---\n{text}\n--- {samples[-1][2].summary()}",
                     event="sample", temperature=temperature, text=text, skipped=prompt.skipped,
                     novelty=samples[-1][2].summary())
@@ -199,6 +203,35 @@ def side_by_side(samples: list[tuple[float, str, NoveltyStats]], width: int) -> 
     columns = [[heading, *body, *[""] * (rows - len(body)), "-" * min(column, 20), *foot, *[""] * (feet - len(foot))]
                for heading, body, foot in blocks]
     return [(" " * COLUMN_GAP).join(cell.ljust(column) for cell in row).rstrip() for row in zip(*columns)]
+
+
+NEXT_ROWS = 10
+SHOWN_CHARS = {" ": "␣", "\n": "⏎", "\t": "⇥"}  # characters that would print as nothing
+
+
+def run_next(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """--next TEXT: the model's odds for the character after TEXT, likeliest first (as the app's Inside view
+    shows them), at the first --temperature; nothing is trained or saved."""
+    try:
+        session = _open(args)
+    except (CorpusError, CheckpointError, SettingError, SessionError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    run, temperature = session.run, args.temperature[0] if args.temperature else 1.0
+    odds = next_char_odds(run.trainer.snapshot(), run.corpus.vocab, args.next, temperature)
+    out = Output(args.json, lambda: None)
+    if args.json:
+        out.say("", event="next", text=args.next, context=odds.context, skipped=odds.skipped, temperature=temperature,
+                step=run.trainer.state.step, odds=[[char, p] for char, p in odds.odds])
+        return 1 if out.failure else 0
+    out.say(f"the next character after {args.next!r} (the model sees {odds.context!r}) at step "
+            f"{run.trainer.state.step:,}, temperature {temperature:g}:")
+    if odds.skipped:
+        out.say(f"skipped {odds.skipped!r}: not in the vocabulary of {run.corpus.name}")
+    for char, p in odds.odds[:NEXT_ROWS]:
+        out.say(f"  {SHOWN_CHARS.get(char, char)}  {p:6.1%}  {'█' * round(40 * p)}")
+    if len(odds.odds) > NEXT_ROWS:
+        out.say(f"  … {len(odds.odds) - NEXT_ROWS} more, {sum(p for _, p in odds.odds[NEXT_ROWS:]):.1%} in all")
+    return 1 if out.failure else 0
 
 
 def run_lr_find(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -165,3 +165,30 @@ def test_a_bad_temperature_in_the_list_is_refused(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--headless", "--temperature", "0.5,9"])
     assert exit_.value.code == 2 and "temp" in capsys.readouterr().err
+
+
+def test_next_prints_the_checkpoints_odds_for_the_next_character(tmp_path, capsys):
+    from core.corpora import resolve_corpus
+    from core.inside import next_char_odds
+    from core.run import Run
+
+    ckpt = str(tmp_path / "n.json")
+    assert main(["--headless", "--steps", "300", "--sample", "0", "--save", ckpt]) == 0
+    capsys.readouterr()
+    assert main(["--headless", "--resume", ckpt, "--next", "Em", "--json"]) == 0
+    (shown,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = next_char_odds(Run.load(ckpt, resolve_corpus("names")).trainer.snapshot(),
+                              resolve_corpus("names").vocab, "Em", 1.0)
+    assert shown["odds"] == [list(pair) for pair in expected.odds] and shown["temperature"] == 1.0
+    assert shown["skipped"] == "E" and shown["step"] == 300  # names have no capitals: said, not fatal
+    assert main(["--resume", ckpt, "--next", "em", "--temperature", "0"]) == 0  # implies --headless
+    table = capsys.readouterr().out.splitlines()
+    assert "temperature 0" in table[0] and "100.0%" in table[1]  # greedy: all on the likeliest
+
+
+@pytest.mark.parametrize("flags, words", [(["--steps", "5"], "--next trains nothing, so it has no use for --steps"),
+                                          (["--lr-find"], "two different things")])
+def test_next_refuses_flags_it_would_ignore(capsys, flags, words):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--next", "em", *flags])
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
