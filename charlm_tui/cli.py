@@ -195,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["runs"]:
         return runs_main(argv[1:])
+    if argv[:1] == ["export"]:
+        from charlm_tui.export_cli import export_main  # here: it imports this module
+
+        return export_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -52,38 +52,46 @@ def to_json(checkpoint: Checkpoint) -> dict:
     }
 
 
-def check_save_path(path: str | Path, corpus_file: str | None = None) -> Path:
-    """The path a checkpoint can be written to, or a CheckpointError saying why not (checked before training).
+def check_writable_path(path: str | Path, example: str, error: type[ValueError] = CheckpointError) -> Path:
+    """The path a file can be written to, or `error` saying why not (`example` is the file name it suggests).
 
-    Never a directory, a device, a pipe, or the corpus file being trained on (`corpus_file`).
+    Never a directory, a device or a pipe; its folder must exist and be writable.
     """
     path = Path(path).expanduser()
     if path.is_dir():
-        raise CheckpointError(f"{path} is a directory: give a file name, e.g. {path / 'model.json'}")
+        raise error(f"{path} is a directory: give a file name, e.g. {path / example}")
     if path.exists() and not path.is_file():
-        raise CheckpointError(f"{path} is not a regular file (a device or a pipe): choose a file name")
-    if corpus_file is not None and path.exists() and os.path.samefile(path, corpus_file):
-        raise CheckpointError(f"{path} is the corpus this model trains on: saving there would overwrite it; "
-                              "choose another name, e.g. model.json")
+        raise error(f"{path} is not a regular file (a device or a pipe): choose a file name")
     if not path.parent.is_dir():
-        raise CheckpointError(f"the folder {path.parent} does not exist: create it or choose another path")
+        raise error(f"the folder {path.parent} does not exist: create it or choose another path")
     if not os.access(path.parent, os.W_OK):
-        raise CheckpointError(f"the folder {path.parent} is not writable: choose another path")
+        raise error(f"the folder {path.parent} is not writable: choose another path")
     return path
 
 
-def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
-    """Write `checkpoint` to `path` atomically; returns the path. A file replaced keeps its mode."""
-    path = check_save_path(path, checkpoint.corpus.get("path"))
-    text = json.dumps(to_json(checkpoint), allow_nan=False, separators=(",", ":"))
+def check_save_path(path: str | Path, corpus_file: str | None = None) -> Path:
+    """The path a checkpoint can be written to, or a CheckpointError saying why not (checked before training).
+
+    Never the corpus file being trained on (`corpus_file`), nor anything `check_writable_path` refuses.
+    """
+    path = check_writable_path(path, "model.json")
+    if corpus_file is not None and path.exists() and os.path.samefile(path, corpus_file):
+        raise CheckpointError(f"{path} is the corpus this model trains on: saving there would overwrite it; "
+                              "choose another name, e.g. model.json")
+    return path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, flushed, fsynced and renamed over
+    it, so a crash leaves the old file or the new one. A file replaced keeps its mode."""
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     kept_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     try:
         # a new file gets 0o666 less the umask, like any file a program creates; a file replaced keeps its mode
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
             if kept_mode is not None:
                 os.fchmod(f.fileno(), kept_mode)
-            f.write(text)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -95,6 +103,13 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
+    """Write `checkpoint` to `path` atomically; returns the path."""
+    path = check_save_path(path, checkpoint.corpus.get("path"))
+    text = json.dumps(to_json(checkpoint), allow_nan=False, separators=(",", ":"))
+    write_atomically(path, text.encode("utf-8"))
     return path
 
 

@@ -1,0 +1,57 @@
+"""`charlm-tui export CKPT --to model.safetensors [--float64] [--torch-script model.py]`: a model for PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from charlm_tui.cli import OneLineParser
+from core.checkpoint import CheckpointError, check_writable_path, load_checkpoint
+from core.export import ExportError, write_safetensors, write_torch_module
+
+
+def build_export_parser() -> OneLineParser:
+    parser = OneLineParser(prog="charlm-tui export", description="Write a checkpoint's model for PyTorch: its weights, "
+                           "vocabulary and settings as safetensors, and a PyTorch module that loads them.")
+    parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint saved by charlm-tui (^S, or --save)")
+    parser.add_argument("--to", metavar="PATH", help="write the safetensors file here (e.g. model.safetensors)")
+    parser.add_argument("--float64", action="store_true",
+                        help="store the weights as float64, exactly as trained [float32, PyTorch's default]")
+    parser.add_argument("--torch-script", metavar="PATH",
+                        help="write a PyTorch module here (e.g. model.py) that loads that file and generates text")
+    return parser
+
+
+def check_outputs(args, checkpoint_path: Path) -> None:
+    """Both outputs can be written, before either is: writable, distinct, and neither the checkpoint itself."""
+    outputs = [(args.to, "model.safetensors"), (args.torch_script, "model.py")]
+    paths = [check_writable_path(path, example, ExportError).resolve() for path, example in outputs if path is not None]
+    if checkpoint_path.resolve() in paths:
+        raise ExportError(f"{checkpoint_path} is the checkpoint being exported: writing there would overwrite it; "
+                          "choose another name")
+    if len(set(paths)) < len(paths):
+        raise ExportError("--to and --torch-script name the same file: give each its own")
+
+
+def export_main(argv: list[str]) -> int:
+    parser = build_export_parser()
+    args = parser.parse_args(argv)
+    if args.to is None and args.torch_script is None:
+        parser.error("nothing to write: add --to model.safetensors, --torch-script model.py, or both")
+    if args.float64 and args.to is None:
+        parser.error("--float64 sets how the --to file stores the weights: add --to model.safetensors, or drop it")
+    dtype = "float64" if args.float64 else "float32"
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+        check_outputs(args, Path(args.checkpoint).expanduser())
+        if args.to is not None:
+            path = write_safetensors(checkpoint, args.to, dtype)
+            print(f"weights: {path} ({checkpoint.model.num_parameters():,} parameters as {dtype}, "
+                  f"with the vocabulary and the settings)")
+        if args.torch_script is not None:
+            path = write_torch_module(checkpoint, args.torch_script)
+            print(f"PyTorch module: {path} (python {path} MODEL.safetensors [PROMPT] prints a sample)")
+    except (CheckpointError, ExportError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except OSError as error:  # the disk filled up, say, after the checks
+        parser.exit(1, f"{parser.prog}: error: could not write the export: {error}\n")
+    return 0
