@@ -15,7 +15,7 @@ from typing import Callable
 from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import resolve_corpus
 from core.data import CorpusError
-from core.inside import next_char_odds
+from core.inside import next_char_odds, shown
 from core.lr_finder import find_lr
 from core.novelty import NoveltyStats, novelty_index
 from core.sampling import Sampler, prepare_prompt
@@ -206,7 +206,6 @@ def side_by_side(samples: list[tuple[float, str, NoveltyStats]], width: int) -> 
 
 
 NEXT_ROWS = 10
-SHOWN_CHARS = {" ": "␣", "\n": "⏎", "\t": "⇥"}  # characters that would print as nothing
 
 
 def run_next(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -228,7 +227,7 @@ def run_next(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if odds.skipped:
         out.say(f"skipped {odds.skipped!r}: not in the vocabulary of {run.corpus.name}")
     for char, p in odds.odds[:NEXT_ROWS]:
-        out.say(f"  {SHOWN_CHARS.get(char, char)}  {p:6.1%}  {'█' * round(40 * p)}")
+        out.say(f"  {shown(char)}  {p:6.1%}  {'█' * round(40 * p)}")
     if len(odds.odds) > NEXT_ROWS:
         out.say(f"  … {len(odds.odds) - NEXT_ROWS} more, {sum(p for _, p in odds.odds[NEXT_ROWS:]):.1%} in all")
     return 1 if out.failure else 0

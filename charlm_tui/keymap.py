@@ -22,6 +22,8 @@ SCREEN_BINDINGS = [  # the main screen's: they do not apply while a dialog is op
     Binding("f3", "view('train', True)", "Watch view", show=False, tooltip="Training and generation", id="view.train"),
     Binding("f4", "runs", "Runs", tooltip="Runs: every run so far; mark runs to compare their curves and "
             "settings, enter loads one", id="runs.show"),
+    Binding("ctrl+n", "inside", "Inside", tooltip="Inside the model: one step at a time, the next character's odds, "
+            "the embedding map, layer health, the graph", id="inside.show"),
     Binding("f5", "toggle_training", "Train", tooltip="Start, pause or resume training", id="train.toggle"),
     Binding("f6", "stop_training", "Stop", tooltip="Stop training (keeps the model)", id="train.stop"),
     Binding("ctrl+r", "find_lr", "Find lr", show=False, tooltip="Learning-rate finder: sweep the lr on a copy of the model "

@@ -32,6 +32,15 @@ def _check_vocab(frozen: FrozenModel, vocab: Vocabulary) -> None:
         raise ValueError(f"vocabulary has {len(vocab)} characters but the model expects {frozen.vocab_size}")
 
 
+def _model_on(frozen: FrozenModel, engine: str) -> CharacterLM:
+    """A CharacterLM on `engine` holding the snapshot's weights."""
+    model = CharacterLM(frozen.vocab_size, len(frozen.embedding[0]), len(frozen.hidden[0].bias), frozen.context_length,
+                        n_hidden=len(frozen.hidden), activation=frozen.activation, engine=engine)
+    linears = [*frozen.hidden, frozen.output]
+    model.load_weights([frozen.embedding] + [table for layer in linears for table in (layer.weight, [layer.bias])])
+    return model
+
+
 def _sum_of_squares(rows: Sequence[Sequence[float]]) -> float:
     return sum(sum(map(mul, row, row)) for row in rows)
 
@@ -121,6 +130,25 @@ def layer_steps(model: CharacterLM, lr: float, grad_scale: float = 1.0, top: int
         largest = heapq.nlargest(top, candidates, key=lambda gradient: abs(gradient.value))
         steps.append(LayerStep(name, grad_norm, largest, lr * grad_norm / weight_norm))
     return steps
+
+
+def mean_gradient_steps(frozen: FrozenModel, examples: Sequence[tuple[Sequence[int], int]], lr: float,
+                        top: int = 5) -> list[LayerStep]:
+    """Per layer, the gradient of the mean loss over `examples` at the snapshot's weights, and what an update of lr
+    along it would do (`layer_steps`; not clipped). Worked out on a copy of the model, so it can run while training
+    goes on: the model that trains is never touched. Costs about a step per example."""
+    if not examples:
+        raise ValueError("the gradient needs at least one example")
+    model = _model_on(frozen, "fused")  # the same gradient as the reference engine's (to rounding), much faster
+    for context, target in examples:
+        model.loss(context, target).backward()
+    return layer_steps(model, lr, 1.0 / len(examples), top)
+
+
+def evenly_spaced(items: Sequence, most: int) -> list:
+    """At most `most` of `items`, evenly spaced from the first (all of them when there are no more)."""
+    stride = max(1.0, len(items) / most)
+    return [items[int(i * stride)] for i in range(min(most, len(items)))]
 
 
 def _target_losses(frozen: FrozenModel, batch: list[tuple[list[int], int]]) -> list[float]:
@@ -245,6 +273,14 @@ def char_kind(char: str) -> str:
     return "other"
 
 
+SHOWN_CHARS = {" ": "␣", "\n": "⏎", "\t": "⇥"}  # characters that would print as nothing
+
+
+def shown(text: str) -> str:
+    """`text` with its spaces, newlines and tabs made visible (␣ ⏎ ⇥), as the views print characters."""
+    return "".join(SHOWN_CHARS.get(char, char) for char in text)
+
+
 class MapPoint(NamedTuple):
     char: str
     x: float
@@ -307,7 +343,7 @@ def _health(name: str, examples: list[list[float]], activation: str) -> LayerHea
     stuck = _stuck_units(examples, activation)
     values = [h for example in examples for h in example]
     mean = fmean(values)
-    std = math.sqrt(fmean([(h - mean) ** 2 for h in values]))
+    std = math.sqrt(fmean([(h - mean) * (h - mean) for h in values]))  # (x * x overflows to inf; x ** 2 raises)
     word, meaning, advice = STUCK[activation]
     warning = ""
     if stuck > units / 2:
@@ -328,15 +364,6 @@ def layer_health(activations: list[list[list[float]]], activation: str) -> list[
 
 
 # --- the computation graph -------------------------------------------------------------------------
-
-
-def _model_on(frozen: FrozenModel, engine: str) -> CharacterLM:
-    """A CharacterLM on `engine` holding the snapshot's weights."""
-    model = CharacterLM(frozen.vocab_size, len(frozen.embedding[0]), len(frozen.hidden[0].bias), frozen.context_length,
-                        n_hidden=len(frozen.hidden), activation=frozen.activation, engine=engine)
-    linears = [*frozen.hidden, frozen.output]
-    model.load_weights([frozen.embedding] + [table for layer in linears for table in (layer.weight, [layer.bias])])
-    return model
 
 
 def reference_op_counts(frozen: FrozenModel, context: Sequence[int], target: int) -> Counter[str]:

@@ -8,8 +8,8 @@ import pytest
 
 from core.data import Corpus
 from core.fused import Node
-from core.inside import (char_kind, embedding_map, fused_graph, hidden_activations, inspect_step, layer_health,
-                         next_char_odds, pca_2d, reference_op_counts)
+from core.inside import (char_kind, embedding_map, evenly_spaced, fused_graph, hidden_activations, inspect_step,
+                         layer_health, mean_gradient_steps, next_char_odds, pca_2d, reference_op_counts, shown)
 from core.model import CharacterLM
 from core.run import Run
 from core.sampling import FrozenModel
@@ -140,6 +140,48 @@ def test_no_step_taken_is_said():
     stopped = StoppedEvent(StopReason.NON_FINITE, 0, "the loss became nan at step 1")
     with pytest.raises(ValueError, match="no step was taken: the loss became nan"):
         inspect_step(run.trainer, run.corpus.vocab, take_step=lambda watch: [stopped])
+
+
+@pytest.mark.parametrize("changes", [{}, dict(batch_size=4, n_hidden=2, activation="tanh"), dict(engine="reference")])
+def test_the_gradient_of_a_snapshot_is_the_one_a_step_follows(changes):
+    """On the step's own examples, the gradient worked out on a copy is the one inspect_step reads off the step."""
+    run = trained(steps=40, **changes)
+    before = run.trainer.snapshot()
+    report = inspect_step(run.trainer, run.corpus.vocab, top=4)
+    vocab = run.corpus.vocab
+    batch = [(vocab.encode(e.context), vocab.char_to_idx[e.target]) for e in report.examples]
+    layers = mean_gradient_steps(before, batch, report.learning_rate, top=4)
+    assert [layer.name for layer in layers] == [layer.name for layer in report.layers]
+    for ours, stepped in zip(layers, report.layers):
+        assert ours.grad_norm == pytest.approx(stepped.grad_norm, rel=1e-9)
+        assert ours.update_ratio == pytest.approx(stepped.update_ratio, rel=1e-9)
+        assert [(g.table, g.row, g.column) for g in ours.largest] == [
+            (g.table, g.row, g.column) for g in stepped.largest]
+        assert [g.value for g in ours.largest] == pytest.approx([g.value for g in stepped.largest], rel=1e-9)
+
+
+def test_the_gradient_of_a_snapshot_leaves_the_training_model_alone():
+    run = trained(steps=40)
+    weights, grads = run.model.weights(), [table.grad_rows() for table in run.model.tables()]
+    grads = json.dumps(grads)
+    examples = evenly_spaced(run.trainer.train_examples, 32)
+    layers = mean_gradient_steps(run.trainer.snapshot(), examples, 0.1)
+    assert run.model.weights() == weights and json.dumps([table.grad_rows() for table in run.model.tables()]) == grads
+    assert all(layer.grad_norm > 0 for layer in layers)
+    one = mean_gradient_steps(run.trainer.snapshot(), examples[:1], 0.1)
+    assert one != layers  # the mean over 32 examples is not the first one's
+    with pytest.raises(ValueError, match="at least one example"):
+        mean_gradient_steps(run.trainer.snapshot(), [], 0.1)
+
+
+def test_evenly_spaced_items():
+    assert evenly_spaced(range(10), 5) == [0, 2, 4, 6, 8]
+    assert evenly_spaced(range(10), 4) == [0, 2, 5, 7]
+    assert evenly_spaced(range(3), 200) == [0, 1, 2]
+
+
+def test_characters_that_print_as_nothing_are_shown():
+    assert shown("a b\nc\td") == "a␣b⏎c⇥d"
 
 
 # --- the next character's odds -------------------------------------------------------------------
@@ -273,6 +315,11 @@ def test_saturated_tanh_units_are_counted():
     assert (health.stuck, health.stuck_as, health.warning) == (1, "saturated", "")
     (saturated,) = layer_health([[[0.999, -0.999, 0.999]] * 5], "tanh")
     assert saturated.stuck == 3 and "saturated" in saturated.warning and "relu" in saturated.warning
+
+
+def test_huge_activations_give_an_infinite_spread_not_an_error():
+    (health,) = layer_health([[[1e200, 0.0], [-1e200, 0.0]]], "relu")  # a run about to diverge
+    assert health.std == math.inf and health.stuck == 1
 
 
 def test_layer_health_refuses_what_it_cannot_judge():

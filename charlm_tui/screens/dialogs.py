@@ -42,6 +42,11 @@ PANEL_HELP = (  # (panel, what it shows, for someone learning how a language mod
     ("Runs (F4)",
      "Every run is recorded: its settings, curves and best val. Mark runs (space) to draw their curves on one chart; "
      "the settings that differ are highlighted. Enter puts a run's settings in the form and loads its checkpoint."),
+    ("Inside (^n)",
+     "One step at a time (s, paused): the example, the odds of its target before and after, and per layer the "
+     "gradient and how far the update moved it. The next character's odds for any context you type. The embedding "
+     "map: similar characters end up near each other. Layer health: dead or saturated units. The graph the engine "
+     "builds for one example."),
 )
 
 

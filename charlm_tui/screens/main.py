@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 from charlm_tui.keymap import SCREEN_BINDINGS
 from charlm_tui.messages import CorpusChosen, PresetChosen, SettingsChanged, TrainingProgress, TrainingStopped
 from charlm_tui.screens.dialogs import ConfirmScreen, PathScreen
+from charlm_tui.screens.inside import InsideScreen
 from charlm_tui.screens.lr_finder import LRFinderScreen
 from charlm_tui.screens.runs import RunsScreen
 from charlm_tui.screens.temperatures import TemperatureScreen
@@ -56,7 +57,8 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Tabs(Tab("Setup  F2", id="setup"), Tab("Watch  F3", id="train"), Tab("Runs  F4", id="runs"), id="view-tabs")
+        yield Tabs(Tab("Setup  F2", id="setup"), Tab("Watch  F3", id="train"), Tab("Runs  F4", id="runs"),
+                   Tab("Inside  ^n", id="inside"), id="view-tabs")
         with Container(id="panels"):
             for panel in PANELS:
                 yield panel(classes=f"panel in-{panel.VIEW}-view")
@@ -117,10 +119,10 @@ class MainScreen(Screen):
             self.query_one("#corpus-list" if view == "setup" else "#prompt").focus()
 
     @on(Tabs.TabActivated, "#view-tabs")
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        if event.tab.id == "runs":  # a screen of its own: the tab goes back to the view it came from
+    async def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab.id in ("runs", "inside"):  # a screen of its own: the tab goes back to the view it came from
             event.tabs.active = "setup" if self.has_class("view-setup") else "train"
-            self.action_runs()
+            await self.attempt(event.tab.id)
         else:
             self.action_view(event.tab.id)
 
@@ -132,8 +134,9 @@ class MainScreen(Screen):
         if action == "stop_training" and self.phase not in (Phase.RUNNING, Phase.PAUSED):
             return (f"Training is not running: {key('train.toggle')} starts it." if self.phase is Phase.EMPTY
                     else f"Training has already {self.phase.value}: {key('train.toggle')} trains on.")
-        if action in ("generate", "compare_temperatures", "save") and self.session.run is None:
-            return (f"There is no model yet to {'save' if action == 'save' else 'sample from'}: "
+        if action in ("generate", "compare_temperatures", "save", "inside") and self.session.run is None:
+            what = {"save": "save", "inside": "look inside"}.get(action, "sample from")
+            return (f"There is no model yet to {what}: "
                     f"{key('train.toggle')} trains one, {key('checkpoint.load')} loads one.")
         if action == "stop_generation" and not any(panel.sampling_on_request for panel in self.query(GenerationPanel)):
             return f"No text is being generated: {key('sample.start')} samples."
@@ -345,6 +348,9 @@ class MainScreen(Screen):
         self.query_one(GenerationPanel).nudge_temperature(delta)
 
     # --- the run history -----------------------------------------------------------------------
+
+    def action_inside(self) -> None:
+        self.app.push_screen(InsideScreen(self.session))
 
     def action_runs(self) -> None:
         self.app.push_screen(RunsScreen(corpus=self.corpus.name if self.corpus else None), self._load_record)
