@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench headless clean
+.PHONY: run test bench headless serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+serve: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[serve]'
+	$(BIN)/charlm-tui serve
 
 headless: $(STAMP)
 	$(BIN)/charlm-tui --headless --steps 200

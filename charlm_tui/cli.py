@@ -7,6 +7,7 @@ help as the app's form.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 
@@ -199,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         from charlm_tui.export_cli import export_main  # here: it imports this module
 
         return export_main(argv[1:])
+    if argv[:1] == ["serve"]:
+        from charlm_tui.serve_cli import serve_main
+
+        return serve_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -217,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:  # before training began (loading a large checkpoint, say): nothing to save
             print("charlm-tui: interrupted", file=sys.stderr)
             return 130
-    if not all(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout)):
+    served = "TEXTUAL_DRIVER" in os.environ  # textual-serve runs it over pipes, with a driver of its own
+    if not served and not all(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout)):
         parser.exit(2, f"{parser.prog}: error: the app needs a terminal (for a remote one: ssh -t); "
                        "without one, train with --headless\n")
     from charlm_tui.app import CharLMApp

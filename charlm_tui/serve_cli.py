@@ -1,0 +1,57 @@
+"""`charlm-tui serve`: the app in a web browser, through textual-serve (an optional extra).
+
+Each visitor's browser tab gets an app process of its own (textual-serve starts one per connection), run as
+the user who serves: checkpoints and the run history stay in that user's data folder.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from charlm_tui.cli import OneLineParser
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _port(text: str) -> int:
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: a whole number from 1 to 65535")
+    return port
+
+
+def serve_main(argv: list[str]) -> int:
+    parser = OneLineParser(prog="charlm-tui serve", description="Serve the app to web browsers (textual-serve): "
+                           "each visitor gets an app of their own, run as you, with your data folder.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on [127.0.0.1: this machine only; 0.0.0.0 lets others in]")
+    parser.add_argument("--port", type=_port, default=8000, help="the port to listen on [8000]")
+    args = parser.parse_args(argv)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        print("charlm-tui serve: error: it needs textual-serve: pip install 'charlm-tui[serve]' (make serve does it)",
+              file=sys.stderr)
+        return 2
+    url = f"http://{'localhost' if args.host in LOCAL_HOSTS else args.host}:{args.port}"
+    if args.host in LOCAL_HOSTS:
+        print(f"charlm-tui: open {url} in a browser on this machine. To let others in: --host 0.0.0.0 (anyone who can "
+              f"reach this port gets the app, as you), or from their machine: ssh -L {args.port}:localhost:{args.port} "
+              "THIS-HOST, then open the same address there.", flush=True)
+    else:
+        print(f"charlm-tui: serving at {url} to anyone who can reach this port: each visitor runs the app as you, "
+              "with your files. Ctrl+C stops it.", flush=True)
+    command = shlex.join([sys.executable, "-m", "charlm_tui.cli"])
+    try:
+        Server(command, host=args.host, port=args.port, title="charlm-tui", public_url=url).serve()
+    except OSError as error:
+        print(f"charlm-tui serve: error: cannot listen on {args.host}:{args.port}: {error.strerror or error} "
+              "(another --port?)", file=sys.stderr)
+        return 2
+    return 0

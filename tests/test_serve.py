@@ -1,0 +1,91 @@
+"""`charlm-tui serve` (issue 15): the app served over HTTP and a websocket by textual-serve, a visitor an app."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from charlm_tui.cli import main
+
+pytest.importorskip("textual_serve", reason="textual-serve is not installed: pip install 'charlm-tui[serve]'")
+aiohttp = pytest.importorskip("aiohttp", reason="aiohttp comes with textual-serve")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    process = subprocess.Popen([sys.executable, "-m", "charlm_tui.cli", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                page = response.read().decode()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the server did not answer: {process.communicate()[0]}")
+            time.sleep(0.2)
+    yield port, page
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+async def screen_text(port: int, words: str, timeout: float = 40) -> str:
+    """Connect as a browser does, and collect what the visitor's app writes until `words` are in it."""
+    seen = ""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"ws://127.0.0.1:{port}/ws?width=100&height=30") as ws:
+            await ws.send_json(["resize", {"width": 100, "height": 30}])
+            deadline = time.monotonic() + timeout
+            while words not in seen and time.monotonic() < deadline:
+                try:
+                    message = await ws.receive(timeout=deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    break
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    seen += message.data.decode("utf-8", errors="replace")
+                elif message.type == aiohttp.WSMsgType.TEXT:
+                    seen += message.data
+                else:
+                    break
+    return seen
+
+
+async def test_the_page_is_served_on_localhost_and_each_visitor_gets_the_app(server):
+    port, page = server
+    assert "charlm-tui" in page and f"ws://localhost:{port}/ws" in page
+    first, second = await asyncio.wait_for(asyncio.gather(screen_text(port, "Corpus"), screen_text(port, "Corpus")), 60)
+    assert "Corpus" in first and "Corpus" in second  # two visitors, two apps drawing their first screen
+
+
+@pytest.mark.parametrize("argv, words", [(["--port", "0"], "not a port"), (["--port", "http"], "not a port")])
+def test_a_bad_port_is_refused(capsys, argv, words):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", *argv])
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_said(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", "--port", str(taken.getsockname()[1])]) == 2
+    assert "cannot listen on" in capsys.readouterr().err
