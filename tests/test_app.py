@@ -239,8 +239,10 @@ async def test_changing_the_architecture_asks_before_discarding(tmp_path):
 
 
 def generated_after_heading(app) -> str:
-    """The last sample: after its heading line, before the novelty summary that follows a finished one."""
-    return re.findall(r"(?:\A|(?<=\n\n))── [^\n]* ──\n(.*?)(?=\n── |\Z)", app.query_one(GenerationPanel).text, re.S)[-1]
+    """The last sample asked for with F7: after its "step …" heading, before the novelty summary that follows it.
+
+    Only that heading counts: a summary line after a sample ending in a line break also follows a blank line."""
+    return re.findall(r"(?:\A|(?<=\n\n))── step [^\n]* ──\n(.*?)(?=\n── |\Z)", app.query_one(GenerationPanel).text, re.S)[-1]
 
 
 async def test_generate_while_paused_streams_the_requested_length(tmp_path):
