@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: run test bench headless serve clean
+.PHONY: run test browser bench headless serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +16,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/charlm-tui
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q -rs
+
+# The browser test needs a Chromium: Debian's, installed when missing and when we may (root, apt-get);
+# otherwise the test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+	|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "installing Chromium for the browser test" \
+	     && { $(APT_INSTALL) chromium || { apt-get update -qq && $(APT_INSTALL) chromium; }; } >/dev/null 2>&1; } \
+	|| echo "no Chromium, and it cannot be installed here: the browser test will be skipped"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

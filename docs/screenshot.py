@@ -1,8 +1,9 @@
-"""Make the README's screenshots: the app at 80×24 after a first run on the defaults, and the Runs view
-comparing relu and tanh (course exercise 3) after four runs of 20,000 steps.
+"""Make the README's screenshots: the app at 80×24 after a first run on the defaults, the Runs view
+comparing relu and tanh (course exercise 3) after four runs of 20,000 steps, and the app in a browser.
 
     .venv/bin/python docs/screenshot.py          # writes docs/screenshot.svg and docs/runs.svg
     .venv/bin/python docs/screenshot.py runs     # only docs/runs.svg (about two minutes)
+    .venv/bin/python docs/screenshot.py browser  # docs/browser.png: `charlm-tui serve` in headless Chromium
 
 The runs are driven through the session's own API (a fixed number of steps, not seconds), so the
 pictures are the same on a fast machine and a slow one.
@@ -12,12 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from textual.widgets import Input  # noqa: E402
 
@@ -80,7 +85,40 @@ async def runs_view(path: Path) -> None:
     print(f"wrote {path}")
 
 
+async def in_a_browser(path: Path) -> None:
+    from chromium import Browser, find_chromium
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "XDG_DATA_HOME": scratch, "XDG_CONFIG_HOME": scratch}
+        server = subprocess.Popen([sys.executable, "-m", "charlm_tui.cli", "serve", "--port", str(port)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await asyncio.sleep(3)
+            async with Browser(find_chromium(), 1200, 720) as browser:
+                await browser.open(f"http://localhost:{port}/")
+                await browser.wait_for_screen("Corpus")
+                await browser.press("F5")
+                while True:  # a fixed number of steps, then the next auto sample
+                    rows = await browser.wait_for_screen("step ")
+                    steps = [int(n.replace(",", "")) for n in re.findall(r"step ([\d,]+)", "\n".join(rows))]
+                    if steps and max(steps) >= 12_000:
+                        break
+                    await asyncio.sleep(1)
+                await asyncio.sleep(3)
+                await browser.screenshot(path)
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"wrote {path}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["browser"]:
+        asyncio.run(in_a_browser(ROOT / "docs" / "browser.png"))
+        sys.exit()
     if sys.argv[1:] != ["runs"]:
         asyncio.run(main(ROOT / "docs" / "screenshot.svg"))
     asyncio.run(runs_view(ROOT / "docs" / "runs.svg"))

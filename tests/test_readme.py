@@ -1,11 +1,14 @@
 """The README's examples run as written: its command lines (with small step budgets) and its keymap."""
 
+import ast
 import os
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from charlm_tui.keymap import read_keymap
 
@@ -28,20 +31,28 @@ def test_the_readme_has_headless_examples():
     assert any("--resume" in c and "--corpus" not in c for c in commands())
 
 
-def test_every_command_line_runs_as_written(tmp_path):
-    """In order, in one folder (a later example may use an earlier one's checkpoint). Each headless
-    training example gets a small step budget, larger than the one before so a resumed run trains on."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path / "data")}
+def run_commands(folder: Path, until: str | None = None) -> None:
+    """The README's command lines in order, in one folder (a later example may use an earlier one's checkpoint),
+    up to the first that starts with `until`. Each headless training example gets a small step budget, larger
+    than the one before so a resumed run trains on."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(folder / "data")}
     for i, argv in enumerate(commands(), start=1):
         args = argv[1:]
         if "--headless" in args and "--steps" not in args:
             args += ["--steps", str(40 * i)]
-        result = subprocess.run([sys.executable, "-m", "charlm_tui.cli", *args], cwd=tmp_path, capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "charlm_tui.cli", *args], cwd=folder, capture_output=True,
                                 text=True, timeout=120, env=env)
         assert result.returncode == 0, f"{shlex.join(argv)}\n{result.stderr}"
         assert result.stdout.strip(), shlex.join(argv)
         if "--headless" in args:
             assert "finished after" in result.stdout, f"{shlex.join(argv)}\n{result.stdout}"
+        if until is not None and shlex.join(argv).startswith(until):
+            return
+    assert until is None, f"no command line starts with {until!r}"
+
+
+def test_every_command_line_runs_as_written(tmp_path):
+    run_commands(tmp_path)
 
 
 def test_the_python_examples_run(tmp_path):
@@ -50,6 +61,45 @@ def test_the_python_examples_run(tmp_path):
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert result.returncode == 0, f"{block}\n{result.stderr}"
         assert result.stdout.strip(), block
+
+
+def torch_example() -> str:
+    (block,) = code_blocks("python torch")
+    return block
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    """A folder where the README's commands have run up to its export."""
+    folder = tmp_path_factory.mktemp("readme")
+    run_commands(folder, until="charlm-tui export")
+    return folder
+
+
+def test_the_torch_example_uses_what_the_export_writes(exported):
+    """Without torch: the example parses, and what it takes from the exported module is in it."""
+    module = ast.parse((exported / "names_model.py").read_text(encoding="utf-8"))
+    methods = {node.name: {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+               for node in module.body if isinstance(node, ast.ClassDef)}
+    example = ast.parse(torch_example())
+    (imported,) = [node for node in example.body if isinstance(node, ast.ImportFrom) and node.module == "names_model"]
+    for alias in imported.names:
+        assert alias.name in methods, alias.name
+        used = {node.attr for node in ast.walk(example) if isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name) and node.value.id == alias.name}
+        assert used <= methods[alias.name], used - methods[alias.name]
+    assert (exported / "names.safetensors").stat().st_size > 0
+
+
+def test_the_torch_example_runs_where_torch_is(exported):
+    pytest.importorskip("torch", reason="torch is not installed: the README's PyTorch example did not run")
+    pytest.importorskip("safetensors.torch", reason="safetensors is not installed")
+    result = subprocess.run([sys.executable, "-c", torch_example()], cwd=exported, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "Embedding(27, 16)" in result.stdout  # print(model) shows the layers of the default model
+    loss = re.search(r"loss on the last batch of 32: (\d+\.\d+)", result.stdout)
+    assert loss and float(loss[1]) < 3.3, result.stdout  # below a uniform guess's ln 27 = 3.30
 
 
 def test_the_keymap_example_is_a_valid_keymap(tmp_path):

@@ -16,6 +16,8 @@ from charlm_tui.cli import main
 pytest.importorskip("textual_serve", reason="textual-serve is not installed: pip install 'charlm-tui[serve]'")
 aiohttp = pytest.importorskip("aiohttp", reason="aiohttp comes with textual-serve")
 
+from chromium import Browser, find_chromium  # noqa: E402  (needs aiohttp)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -74,6 +76,21 @@ async def test_the_page_is_served_on_localhost_and_each_visitor_gets_the_app(ser
     assert "charlm-tui" in page and f"ws://localhost:{port}/ws" in page
     first, second = await asyncio.wait_for(asyncio.gather(screen_text(port, "Corpus"), screen_text(port, "Corpus")), 60)
     assert "Corpus" in first and "Corpus" in second  # two visitors, two apps drawing their first screen
+
+
+async def test_a_real_browser_shows_the_app_in_its_terminal(server):
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium here (`make test` installs it with apt-get where it can): the browser test did not run")
+    port, _ = server
+    async with Browser(executable, 1280, 800) as browser:
+        await browser.open(f"http://localhost:{port}/")
+        rows = await browser.wait_for_screen("Corpus")
+        assert rows and "charlm-tui" in rows[0], rows  # the app's title, in the header on its top row
+        assert any("Hyperparameters" in row for row in rows)
+        await browser.press("F5")  # keys typed in the page reach the app
+        rows = await browser.wait_for_screen("step ")
+        assert "training" in rows[0], rows
 
 
 @pytest.mark.parametrize("argv, words", [(["--port", "0"], "not a port"), (["--port", "http"], "not a port")])
