@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
 from core.lr_finder import LR_MAX, LR_MIN, STEPS as LR_STEPS
+from core.session import data_home
 from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, Setting, SettingError
 
 
@@ -192,6 +195,12 @@ def runs_main(argv: list[str]) -> int:
     return 0
 
 
+def served_autosave_path() -> Path:
+    """Each visitor of `charlm-tui serve` runs an app of their own: each gets an autosave of their own, so a
+    class closing its tabs keeps every learner's training (the Runs view finds each by its run)."""
+    return data_home() / "served" / f"autosave-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["runs"]:
@@ -228,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                        "without one, train with --headless\n")
     from charlm_tui.app import CharLMApp
 
-    app = CharLMApp(corpus=corpus_from_args(args), resume=getattr(args, "resume", None), config=config)
+    app = CharLMApp(corpus=corpus_from_args(args), resume=getattr(args, "resume", None), config=config,
+                    autosave_path=served_autosave_path() if served else None)
     try:
         app.run()
     finally:  # quitting autosaves; this is for the ways out that do not quit (an error in the app)

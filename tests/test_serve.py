@@ -12,6 +12,8 @@ import urllib.request
 import pytest
 
 from charlm_tui.cli import main
+from core.checkpoint import load_checkpoint
+from core.history import RunLog
 
 pytest.importorskip("textual_serve", reason="textual-serve is not installed: pip install 'charlm-tui[serve]'")
 aiohttp = pytest.importorskip("aiohttp", reason="aiohttp comes with textual-serve")
@@ -76,6 +78,37 @@ async def test_the_page_is_served_on_localhost_and_each_visitor_gets_the_app(ser
     assert "charlm-tui" in page and f"ws://localhost:{port}/ws" in page
     first, second = await asyncio.wait_for(asyncio.gather(screen_text(port, "Corpus"), screen_text(port, "Corpus")), 60)
     assert "Corpus" in first and "Corpus" in second  # two visitors, two apps drawing their first screen
+
+
+async def train_then_leave(port: int) -> None:
+    """A visitor who starts training (F5), waits for the first steps and closes the tab."""
+    seen = ""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"ws://127.0.0.1:{port}/ws?width=100&height=30") as ws:
+            await ws.send_json(["resize", {"width": 100, "height": 30}])
+            pressed = None  # where the screen was when F5 went
+            while pressed is None or "step " not in seen[pressed:]:
+                message = await ws.receive(timeout=40)
+                assert message.type == aiohttp.WSMsgType.BINARY, message
+                seen += message.data.decode("utf-8", errors="replace")
+                if pressed is None and "Corpus" in seen:
+                    await ws.send_json(["stdin", "\x1b[15~"])  # F5, as xterm.js sends it
+                    pressed = len(seen)
+
+
+async def test_each_visitor_who_leaves_keeps_their_training(server, tmp_path):
+    port, _ = server
+    await asyncio.wait_for(asyncio.gather(train_then_leave(port), train_then_leave(port)), 90)
+    served = tmp_path / "data" / "charlm-tui" / "served"
+    deadline = time.monotonic() + 30  # the server ends a tab's app once its socket has closed
+    while len(list(served.glob("autosave-*.json"))) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    saved = sorted(served.glob("autosave-*.json"))
+    assert len(saved) == 2, saved  # one each, in the serving user's data folder: neither overwrote the other
+    checkpoints = [load_checkpoint(path) for path in saved]
+    assert all(c.state.step > 0 for c in checkpoints) and checkpoints[0].run_id != checkpoints[1].run_id
+    runs, _ = RunLog(tmp_path / "data" / "charlm-tui" / "runs.jsonl").read()
+    assert {str(path) for path in saved} <= {run.checkpoint for run in runs}  # the Runs view finds them
 
 
 async def test_a_real_browser_shows_the_app_in_its_terminal(server):
