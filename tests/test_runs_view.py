@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
 from charlm_tui.app import CharLMApp
-from charlm_tui.screens.runs import RunsScreen
+from charlm_tui.screens.runs import RunsScreen, RunsViewChoices
 from charlm_tui.widgets.runs_chart import RunsChart
 from core.history import ORDERS, RunLog, RunRecord, differences, local_time, short_number
 from core.settings import RunConfig
@@ -134,9 +134,13 @@ class Host(App):
         super().__init__()
         self.history, self.corpus = history, corpus
         self.results: list = []
+        self.choices = RunsViewChoices()  # as the main screen keeps them between openings
 
     def on_mount(self) -> None:
-        self.push_screen(RunsScreen(self.history, self.corpus), self.results.append)
+        self.open_runs()
+
+    def open_runs(self) -> None:
+        self.push_screen(RunsScreen(self.history, self.corpus, self.choices), self.results.append)
 
 
 async def opened(pilot) -> RunsScreen:
@@ -237,9 +241,9 @@ async def test_a_second_click_on_a_row_marks_it(tmp_path):
         screen = await opened(pilot)
         table = screen.query_one(DataTable)
         await pilot.click(table, offset=(10, 2))  # the header, #5, #4: the cursor goes to #4
-        assert screen.cursor_run().id == "run4" and not screen.marked
+        assert screen.cursor_run().id == "run4" and not screen.choices.marked
         await pilot.click(table, offset=(10, 2))
-        assert list(screen.marked) == ["run4"]
+        assert list(screen.choices.marked) == ["run4"]
 
 
 async def test_the_chart_compares_up_to_its_number_of_colours(tmp_path, monkeypatch):
@@ -252,9 +256,9 @@ async def test_the_chart_compares_up_to_its_number_of_colours(tmp_path, monkeypa
         for _ in range(RunsChart.COLOURS + 1):
             await pilot.press("space", "down")
         await pilot.pause()
-        assert len(screen.marked) == RunsChart.COLOURS == len(screen.query_one(RunsChart).series)
-        assert sorted(screen.marked.values()) == list(range(RunsChart.COLOURS))
-        assert "run1" not in screen.marked  # the sixth, refused with a word why
+        assert len(screen.choices.marked) == RunsChart.COLOURS == len(screen.query_one(RunsChart).series)
+        assert sorted(screen.choices.marked.values()) == list(range(RunsChart.COLOURS))
+        assert "run1" not in screen.choices.marked  # the sixth, refused with a word why
         assert said == ["The chart compares up to 5 runs: unmark one first (space)."]
 
 
@@ -321,6 +325,25 @@ async def test_escape_dismisses_it_with_nothing(tmp_path):
         await pilot.press("space", "escape")
         await pilot.pause()
         assert app.results == [None]
+
+
+async def test_marks_order_filter_and_curves_are_kept_for_the_next_opening(tmp_path):
+    app = Host(write_history(tmp_path / "runs.jsonl"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("v", "v", "c", "space", "down", "space", "g")  # worst first, names only, two marked
+        before = (numbers(screen), dict(screen.choices.marked), screen.sub_title, screen.query_one(RunsChart).what)
+        assert len(before[1]) == 2 and before[3] != "validation"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, RunsScreen)
+        app.open_runs()
+        screen = await opened(pilot)
+        assert isinstance(screen, RunsScreen)
+        after = (numbers(screen), dict(screen.choices.marked), screen.sub_title, screen.query_one(RunsChart).what)
+        assert after == before
+        assert sorted(s.name for s in screen.query_one(RunsChart).series) == sorted(
+            f"#{n}" for n in before[0] if f"run{n}" in before[1])
 
 
 async def test_an_empty_history_says_what_to_do_and_offers_only_escape_and_reload(tmp_path):

@@ -25,7 +25,7 @@ from charlm_tui.messages import CorpusChosen, PresetChosen, SettingsChanged, Tra
 from charlm_tui.screens.dialogs import ConfirmScreen, PathScreen
 from charlm_tui.screens.inside import InsideScreen
 from charlm_tui.screens.lr_finder import LRFinderScreen
-from charlm_tui.screens.runs import RunsScreen
+from charlm_tui.screens.runs import RunsScreen, RunsViewChoices
 from charlm_tui.screens.temperatures import TemperatureScreen
 from charlm_tui.widgets.corpus_panel import CorpusPanel
 from charlm_tui.widgets.generation_panel import GenerationPanel
@@ -53,6 +53,7 @@ class MainScreen(Screen):
     def __init__(self):
         super().__init__()
         self.last_checkpoint: Path | None = None  # saved or loaded here: ^O offers it first
+        self.runs_choices = RunsViewChoices()  # the Runs view's marks, order and filter, from one opening to the next
         self.compared_temperatures = (0.5, 1.0, 1.5)  # ^t's columns, as last edited
 
     def compose(self) -> ComposeResult:
@@ -353,7 +354,8 @@ class MainScreen(Screen):
         self.app.push_screen(InsideScreen(self.session))
 
     def action_runs(self) -> None:
-        self.app.push_screen(RunsScreen(corpus=self.corpus.name if self.corpus else None), self._load_record)
+        self.app.push_screen(RunsScreen(corpus=self.corpus.name if self.corpus else None, choices=self.runs_choices),
+                             self._load_record)
 
     def _load_record(self, record: RunRecord | None) -> None:
         """A run chosen in the Runs view: its corpus and settings into the form, and its checkpoint loaded when

@@ -7,6 +7,7 @@ dismissed with its RunRecord, and whoever pushed it loads the settings and the c
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rich.text import Text
@@ -63,6 +64,17 @@ CURVES = ("validation", "train (smoothed)")
 NEEDS_RUNS = {"load", "mark", "sort", "next_corpus", "toggle_curves", "log_scale"}  # off the footer with no runs
 
 
+@dataclass
+class RunsViewChoices:
+    """What the view keeps from one opening to the next (the main screen holds it): marks, order, filter, curves."""
+
+    marked: dict[str, int] = field(default_factory=dict)  # run id → its colour on the chart
+    order: str = "started"
+    descending: bool = ORDERS["started"].descending  # newest first
+    corpus_filter: str | None = None  # None: every corpus
+    curves: str = CURVES[0]  # what the chart plots when the runs have it
+
+
 class RunsScreen(Screen[RunRecord | None]):
     """Dismissed with the cursor's RunRecord on enter (or l), None on escape. `corpus`, the corpus chosen in the
     main screen, is the first one the corpus filter (c) offers."""
@@ -102,16 +114,13 @@ class RunsScreen(Screen[RunRecord | None]):
     }
     """
 
-    def __init__(self, log: RunLog | None = None, corpus: str | None = None):
+    def __init__(self, log: RunLog | None = None, corpus: str | None = None, choices: RunsViewChoices | None = None):
         super().__init__()
         self.run_log = log if log is not None else RunLog()
         self.corpus = corpus
         self.runs: list[RunRecord] = []  # the whole history, oldest first
         self.numbers: dict[str, int] = {}  # run id → its number, #1 the oldest
-        self.order, self.descending = "started", ORDERS["started"].descending  # newest first
-        self.corpus_filter: str | None = None  # None: every corpus
-        self.marked: dict[str, int] = {}  # run id → its colour on the chart
-        self.curves = CURVES[0]  # what the chart plots when the runs have it
+        self.choices = choices if choices is not None else RunsViewChoices()
         self.shown: list[RunRecord] = []  # the table's runs, in its order
 
     def compose(self) -> ComposeResult:
@@ -130,7 +139,7 @@ class RunsScreen(Screen[RunRecord | None]):
         table.add_column(Text("#", justify="right"), key="number")
         for column in COLUMNS:
             table.add_column(Text(column.header, justify="right" if column.number else "left"), key=column.key)
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle(set(self.marked)))
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle(set(self.choices.marked)))
         self._read()
 
     # --- reading the history -------------------------------------------------------------------
@@ -150,9 +159,9 @@ class RunsScreen(Screen[RunRecord | None]):
             return
         self.runs = runs
         self.numbers = {r.id: n for n, r in enumerate(runs, 1)}
-        self.marked = {id: colour for id, colour in self.marked.items() if id in self.numbers}
-        if self.corpus_filter not in self._corpora():
-            self.corpus_filter = None
+        self.choices.marked = {id: colour for id, colour in self.choices.marked.items() if id in self.numbers}
+        if self.choices.corpus_filter not in self._corpora():
+            self.choices.corpus_filter = None
         self._say_warnings(warnings)
         empty = not runs
         self.query_one("#runs-message", Static).update(
@@ -180,8 +189,8 @@ class RunsScreen(Screen[RunRecord | None]):
         """The table again, filtered and sorted, the cursor on the same run (`keep_cursor`) or the first."""
         table = self.query_one(DataTable)
         current = self.cursor_run() if keep_cursor else None
-        runs = [r for r in self.runs if self.corpus_filter in (None, r.corpus["name"])]
-        self.shown = ORDERS[self.order].sort(runs, self.descending)
+        runs = [r for r in self.runs if self.choices.corpus_filter in (None, r.corpus["name"])]
+        self.shown = ORDERS[self.choices.order].sort(runs, self.choices.descending)
         table.clear()
         highlighted = self._highlighted()
         for record in self.shown:
@@ -192,7 +201,7 @@ class RunsScreen(Screen[RunRecord | None]):
         self._compare()
 
     def _cells(self, record: RunRecord, highlighted: set[tuple[str, str]]) -> list[Text]:
-        colour = self.marked.get(record.id)
+        colour = self.choices.marked.get(record.id)
         mark = Text("●", self.query_one(RunsChart).colour_style(colour)) if colour is not None else Text("")
         emphasis = self.get_component_rich_style("runs-screen--differs", partial=True)
         cells = [mark, Text(str(self.numbers[record.id]), justify="right")]
@@ -212,10 +221,11 @@ class RunsScreen(Screen[RunRecord | None]):
                     table.update_cell(record.id, key, cell)
 
     def _say_heading(self) -> None:
-        shown = f"{len(self.shown)} of {len(self.runs)} runs, on {self.corpus_filter}" if self.corpus_filter else (
+        choices = self.choices
+        shown = f"{len(self.shown)} of {len(self.runs)} runs, on {choices.corpus_filter}" if choices.corpus_filter else (
             f"{len(self.runs)} runs, all corpora")
-        marked = f" · {len(self.marked)} marked" if self.marked else ""
-        self.sub_title = f"{shown} · {ORDERS[self.order].words[self.descending]}{marked}"
+        marked = f" · {len(choices.marked)} marked" if choices.marked else ""
+        self.sub_title = f"{shown} · {ORDERS[choices.order].words[choices.descending]}{marked}"
 
     def cursor_run(self) -> RunRecord | None:
         """The run under the table's cursor."""
@@ -224,7 +234,7 @@ class RunsScreen(Screen[RunRecord | None]):
 
     def marked_runs(self) -> list[RunRecord]:
         """The marked runs the table shows, by number."""
-        return sorted((r for r in self.shown if r.id in self.marked), key=lambda r: self.numbers[r.id])
+        return sorted((r for r in self.shown if r.id in self.choices.marked), key=lambda r: self.numbers[r.id])
 
     # --- comparing -----------------------------------------------------------------------------
 
@@ -259,15 +269,16 @@ class RunsScreen(Screen[RunRecord | None]):
     def _chart(self, runs: list[RunRecord], found: list[Difference]) -> None:
         """Their validation curves; their smoothed training curves when asked (g) or when one of them has none."""
         missing = [f"#{self.numbers[r.id]}" for r in runs if not r.validation]
-        validation = self.curves == CURVES[0] and not missing
-        what = self.curves if validation or self.curves == CURVES[1] else (
+        validation = self.choices.curves == CURVES[0] and not missing
+        what = self.choices.curves if validation or self.choices.curves == CURVES[1] else (
             f"{CURVES[1]}, no validation in {', '.join(missing)}")
         series = []
         for i, record in enumerate(runs):
             best = record.best_validation if validation else None
             series.append(Series(
                 f"#{self.numbers[record.id]}", ", ".join(d.of(i) for d in found if d.sets_apart(i)),
-                tuple(map(tuple, record.validation if validation else record.curve)), self.marked.get(record.id, 0),
+                tuple(map(tuple, record.validation if validation else record.curve)),
+                self.choices.marked.get(record.id, 0),
                 (best["step"], best["loss"]) if best else None))
         self.query_one(RunsChart).show(series, what)
 
@@ -295,32 +306,33 @@ class RunsScreen(Screen[RunRecord | None]):
         record = self.cursor_run()
         if record is None:
             return
-        before = set(self.marked)
-        if record.id in self.marked:
-            del self.marked[record.id]
-        elif len(self.marked) >= RunsChart.COLOURS:
+        before = set(self.choices.marked)
+        if record.id in self.choices.marked:
+            del self.choices.marked[record.id]
+        elif len(self.choices.marked) >= RunsChart.COLOURS:
             self.notify(f"The chart compares up to {RunsChart.COLOURS} runs: unmark one first (space).",
                         severity="warning")
             return
         else:
-            self.marked[record.id] = min(set(range(RunsChart.COLOURS)) - set(self.marked.values()))
-        self._restyle(before | set(self.marked))
+            self.choices.marked[record.id] = min(set(range(RunsChart.COLOURS)) - set(self.choices.marked.values()))
+        self._restyle(before | set(self.choices.marked))
         self._say_heading()
         self._compare()
 
     def action_sort(self, order: str) -> None:
         """Sort by `order`; again: the other way round. The cursor goes to the top: the best, the newest…"""
-        self.descending = not self.descending if order == self.order else ORDERS[order].descending
-        self.order = order
+        choices = self.choices
+        choices.descending = not choices.descending if order == choices.order else ORDERS[order].descending
+        choices.order = order
         self._fill(keep_cursor=False)
 
     def action_next_corpus(self) -> None:
         corpora = self._corpora()
-        self.corpus_filter = corpora[(corpora.index(self.corpus_filter) + 1) % len(corpora)]
+        self.choices.corpus_filter = corpora[(corpora.index(self.choices.corpus_filter) + 1) % len(corpora)]
         self._fill(keep_cursor=True)
 
     def action_toggle_curves(self) -> None:
-        self.curves = CURVES[1] if self.curves == CURVES[0] else CURVES[0]
+        self.choices.curves = CURVES[1] if self.choices.curves == CURVES[0] else CURVES[0]
         self._compare()
 
     def action_log_scale(self) -> None:
