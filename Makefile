@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive timeout 300 apt-get -o Acquire::http::Timeout=20 install -y -q --no-install-recommends
 
 .PHONY: run test browser bench headless serve clean
 
@@ -24,7 +24,7 @@ test: $(STAMP) browser
 browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
 	|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "installing Chromium for the browser test" \
-	     && { $(APT_INSTALL) chromium || { apt-get update -qq && $(APT_INSTALL) chromium; }; } >/dev/null 2>&1; } \
+	     && { $(APT_INSTALL) chromium || { timeout 120 apt-get -o Acquire::http::Timeout=20 update -qq && $(APT_INSTALL) chromium; }; } >/dev/null 2>&1; } \
 	|| echo "no Chromium, and it cannot be installed here: the browser test will be skipped"
 
 bench: $(STAMP)
