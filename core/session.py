@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterator
@@ -61,6 +62,7 @@ class Session:
         self._cancel = threading.Event()
         self._stop_requested = False
         self.history = RunTracker()  # every run, in data_home()/runs.jsonl (a write error never stops training)
+        self.began = time.time()
 
     # --- what is true now ---
 
@@ -197,6 +199,8 @@ class Session:
             return None
         name = f"charlm-tui-autosave-{os.getpid()}.json"
         places = [self.autosave_path, self.autosave_path.with_name(name), Path(tempfile.gettempdir()) / name]
+        if self._holds_another_process_work(self.autosave_path):
+            places.pop(0)
         first_error = None
         for place in places:
             try:
@@ -205,6 +209,14 @@ class Session:
             except (OSError, CheckpointError) as error:
                 first_error = first_error or error
         raise first_error
+
+    def _holds_another_process_work(self, path: Path) -> bool:
+        """Whether `path` holds another run, saved since this session began: another charlm-tui (a second
+        terminal) autosaved there, and writing over it would lose that training. An older autosave is fair game."""
+        try:
+            return path.stat().st_mtime >= self.began and load_checkpoint(path).run_id != self.run.id
+        except (OSError, CheckpointError):
+            return False
 
     def load(self, path: str | Path, corpus: Corpus | None = None, changes: dict | None = None,
              fallback: Corpus | None = None) -> Run:

@@ -146,6 +146,25 @@ def test_save_autosave_and_unsaved_steps(corpus, tmp_path):
     assert load_checkpoint(tmp_path / "m.json").state.step == 60
 
 
+def test_an_autosave_does_not_overwrite_one_another_process_made_meanwhile(corpus, tmp_path):
+    """Two terminals, two apps, one autosave path: the second to quit saves beside the first's."""
+    autosave = tmp_path / "data" / "autosave.json"
+    first, second = Session(autosave), Session(autosave)
+    for session in (first, second):
+        session.new(corpus, TINY)
+        session.start()
+        train(session)
+    assert first.autosave() == autosave
+    beside = second.autosave()
+    assert beside != autosave and beside.parent == autosave.parent
+    assert load_checkpoint(autosave).run_id == first.run.id and load_checkpoint(beside).run_id == second.run.id
+    later = Session(autosave)  # a session begun after that autosave may write over it, as ^Q always has
+    later.new(corpus, TINY)
+    later.start()
+    train(later)
+    assert later.autosave() == autosave and load_checkpoint(autosave).run_id == later.run.id
+
+
 def test_load_finds_the_bundled_corpus_by_name(tmp_path):
     from core.corpora import resolve_corpus
 
