@@ -6,7 +6,9 @@ the user who serves: checkpoints and the run history stay in that user's data fo
 
 from __future__ import annotations
 
+import errno
 import shlex
+import socket
 import sys
 
 from charlm_tui.cli import OneLineParser
@@ -26,10 +28,36 @@ def _port(text: str) -> int:
     return port
 
 
+def _host(text: str) -> str:
+    import argparse
+
+    if not text.strip():  # aiohttp would take it for every address: open to all, said nowhere
+        raise argparse.ArgumentTypeError("is empty: 127.0.0.1 serves this machine only, 0.0.0.0 everyone")
+    return text.strip()
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, or None: said before it starts, not after its banner."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        return f"--host {host} is not a known address ({getattr(error, 'strerror', None) or error}): " \
+               "127.0.0.1 serves this machine only, 0.0.0.0 everyone"
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            probe.bind(address)
+    except OSError as error:
+        hint = "not one of this machine's addresses: another --host?" if error.errno == errno.EADDRNOTAVAIL \
+            else "another --port?"
+        return f"cannot listen on {host}:{port}: {error.strerror or error} ({hint})"
+    return None
+
+
 def serve_main(argv: list[str]) -> int:
     parser = OneLineParser(prog="charlm-tui serve", description="Serve the app to web browsers (textual-serve): "
                            "each visitor gets an app of their own, run as you, with your data folder.")
-    parser.add_argument("--host", default="127.0.0.1",
+    parser.add_argument("--host", type=_host, default="127.0.0.1",
                         help="the address to listen on [127.0.0.1: this machine only; 0.0.0.0 lets others in]")
     parser.add_argument("--port", type=_port, default=8000, help="the port to listen on [8000]")
     args = parser.parse_args(argv)
@@ -38,6 +66,9 @@ def serve_main(argv: list[str]) -> int:
     except ImportError:
         print("charlm-tui serve: error: it needs textual-serve: pip install 'charlm-tui[serve]' (make serve does it)",
               file=sys.stderr)
+        return 2
+    if (problem := cannot_listen(args.host, args.port)) is not None:
+        print(f"charlm-tui serve: error: {problem}", file=sys.stderr)
         return 2
     url = f"http://{'localhost' if args.host in LOCAL_HOSTS else args.host}:{args.port}"
     if args.host in LOCAL_HOSTS:

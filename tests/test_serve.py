@@ -133,6 +133,19 @@ def test_a_bad_port_is_refused(capsys, argv, words):
     assert exit_.value.code == 2 and words in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("host, words", [("", "is empty"), ("  ", "is empty"), ("999.1.1.1", "not a known address"),
+                                         ("no-such-host.invalid", "not a known address"),
+                                         ("192.0.2.1", "not one of this machine's addresses")])  # TEST-NET-1
+def test_a_host_it_cannot_listen_on_is_said_before_it_starts(capsys, host, words):
+    try:
+        code = main(["serve", "--host", host, "--port", str(free_port())])
+    except SystemExit as exit_:  # argparse's refusal
+        code = exit_.code
+    said = capsys.readouterr()
+    assert code == 2 and words in said.err, said.err
+    assert "Serving" not in said.out  # said before textual-serve's banner, not after it
+
+
 def test_a_port_in_use_is_said(capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
