@@ -248,6 +248,15 @@ async def test_a_terminal_too_small_says_how_big_it_must_be(tmp_path, size):
         assert not message.display and app.query_one("#panels").display
 
 
+async def test_in_a_browser_too_small_says_to_widen_the_window_or_zoom_out(tmp_path, monkeypatch):
+    app = make_app(tmp_path)
+    monkeypatch.setattr(type(app), "is_web", property(lambda app: True))  # as under textual-serve's driver
+    async with app.run_test(size=(60, 20)):
+        said = text_of(app.query_one("#too-small"))
+        assert "browser window bigger, or zoom out" in said and "terminal" not in said
+        assert f"at least {MIN_SIZE[0]}×{MIN_SIZE[1]} characters (it is 60×20 now)" in said
+
+
 async def test_a_new_name_saves_as_json_beside_the_suggestion_and_load_offers_it_next(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -106,9 +106,12 @@ class MainScreen(Screen):
         too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.set_class(too_small, "-too-small")
         if too_small:
+            need = f"at least {MIN_SIZE[0]}×{MIN_SIZE[1]}"
+            grow = (f"Make the browser window bigger, or zoom out (Ctrl −): charlm-tui needs {need} characters"
+                    if self.app.is_web else f"Make the terminal {need} to see charlm-tui")
             self.query_one("#too-small", Static).update(
-                f"Make the terminal at least {MIN_SIZE[0]}×{MIN_SIZE[1]} to see charlm-tui (it is {width}×{height} now)."
-                f"\n\nTraining, if it runs, goes on meanwhile; {self.app.key_label('quit')} quits.")
+                f"{grow} (it is {width}×{height} now).\n\nTraining, if it runs, goes on meanwhile; "
+                f"{self.app.key_label('quit')} quits.")
 
     def action_view(self, view: str, focus: bool = False) -> None:
         self.set_class(view == "setup", "view-setup")
