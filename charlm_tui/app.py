@@ -127,6 +127,9 @@ class CharLMApp(App):
             rows.setdefault(binding.action, ([], binding.tooltip))[0].extend(self.key_labels(binding))
         keys = [(", ".join(labels), tooltip) for labels, tooltip in rows.values()]
         keys += [("^p", "Command palette: every action by name"), ("Tab / Shift+Tab", "Next / previous field")]
+        if self.is_web:  # page scripts cannot keep these from the browser
+            keys.append(("In a browser", "Ctrl+N and Ctrl+T open a window and a tab: click the Inside tab, or find "
+                                         "Inside and Temperatures in the palette (^p)"))
         self.push_screen(HelpScreen(keys))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

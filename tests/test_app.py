@@ -435,8 +435,17 @@ async def test_help_lists_the_keys(tmp_path):
         assert ("F5", "Start, pause or resume training") in app.screen.keys
         assert ("F1, ?", "Show every key") in app.screen.keys
         assert "Save a checkpoint" in dict((d, k) for k, d in app.screen.keys)
+        assert "In a browser" not in dict(app.screen.keys)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_help_in_a_browser_says_which_keys_the_browser_keeps(tmp_path, monkeypatch):
+    app = make_app(tmp_path)
+    monkeypatch.setattr(type(app), "is_web", property(lambda app: True))  # as under textual-serve's driver
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        assert "Ctrl+N and Ctrl+T" in dict(app.screen.keys)["In a browser"]
 
 
 async def test_narrow_views_switch_with_keys(tmp_path):
