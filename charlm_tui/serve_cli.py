@@ -54,6 +54,20 @@ def cannot_listen(host: str, port: int) -> str | None:
     return None
 
 
+def page_follows_the_browser(server: type) -> type:
+    """textual-serve's Server, its page pointing its scripts and websocket at the address the browser used.
+
+    textual-serve writes one public URL into every page: with --host 0.0.0.0 that is an address no other machine
+    can open, and behind `ssh -L 9000:localhost:8000` a port the visitor's machine does not have."""
+
+    class Server(server):
+        async def handle_index(self, request):
+            self.public_url = f"{request.scheme}://{request.host}"  # read by the page's template, before any await
+            return await super().handle_index(request)
+
+    return Server
+
+
 def serve_main(argv: list[str]) -> int:
     parser = OneLineParser(prog="charlm-tui serve", description="Serve the app to web browsers (textual-serve): "
                            "each visitor gets an app of their own, run as you, with your data folder.")
@@ -70,17 +84,22 @@ def serve_main(argv: list[str]) -> int:
     if (problem := cannot_listen(args.host, args.port)) is not None:
         print(f"charlm-tui serve: error: {problem}", file=sys.stderr)
         return 2
-    url = f"http://{'localhost' if args.host in LOCAL_HOSTS else args.host}:{args.port}"
+    every_address = args.host in ("0.0.0.0", "::")
+    shown_host = "localhost" if args.host in LOCAL_HOSTS else socket.gethostname() if every_address else args.host
+    url = f"http://{shown_host}:{args.port}"
     if args.host in LOCAL_HOSTS:
         print(f"charlm-tui: open {url} in a browser on this machine. To let others in: --host 0.0.0.0 (anyone who can "
               f"reach this port gets the app, as you), or from their machine: ssh -L {args.port}:localhost:{args.port} "
               "THIS-HOST, then open the same address there.", flush=True)
     else:
-        print(f"charlm-tui: serving at {url} to anyone who can reach this port: each visitor runs the app as you, "
+        where = f"on every address of this machine, e.g. {url}" if every_address else f"at {url}"
+        print(f"charlm-tui: serving {where}, to anyone who can reach this port: each visitor runs the app as you, "
               "with your files. Ctrl+C stops it.", flush=True)
-    command = shlex.join([sys.executable, "-m", "charlm_tui.cli"])
+    # -P: the folder serve was started from is not put first on the import path (a `core/` there would shadow ours)
+    command = shlex.join([sys.executable, "-P", "-m", "charlm_tui.cli"])
     try:
-        Server(command, host=args.host, port=args.port, title="charlm-tui", public_url=url).serve()
+        page_follows_the_browser(Server)(command, host=args.host, port=args.port, title="charlm-tui",
+                                         public_url=url).serve()
     except OSError as error:
         print(f"charlm-tui serve: error: cannot listen on {args.host}:{args.port}: {error.strerror or error} "
               "(another --port?)", file=sys.stderr)

@@ -29,10 +29,16 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(tmp_path):
+    yield from serving(tmp_path)
+
+
+def serving(tmp_path, *args: str, cwd=None):
+    """`charlm-tui serve` on a free port, with its data in tmp_path: yields the port and the page. Started as the
+    `charlm-tui` script starts it: without the current folder first on the import path (-P)."""
     port = free_port()
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    process = subprocess.Popen([sys.executable, "-m", "charlm_tui.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-P", "-m", "charlm_tui.cli", "serve", "--port", str(port), *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -75,7 +81,7 @@ async def screen_text(port: int, words: str, timeout: float = 40) -> str:
 
 async def test_the_page_is_served_on_localhost_and_each_visitor_gets_the_app(server):
     port, page = server
-    assert "charlm-tui" in page and f"ws://localhost:{port}/ws" in page
+    assert "charlm-tui" in page and f"ws://127.0.0.1:{port}/ws" in page  # the address the page was fetched from
     first, second = await asyncio.wait_for(asyncio.gather(screen_text(port, "Corpus"), screen_text(port, "Corpus")), 60)
     assert "Corpus" in first and "Corpus" in second  # two visitors, two apps drawing their first screen
 
@@ -124,6 +130,36 @@ async def test_a_real_browser_shows_the_app_in_its_terminal(server):
         await browser.press("F5")  # keys typed in the page reach the app
         rows = await browser.wait_for_screen("step ")
         assert "training" in rows[0], rows
+
+
+def this_machines_address() -> str:
+    """An address of this machine other than loopback, where it has one (as another machine would use)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+async def test_served_on_every_address_the_page_works_from_the_address_the_browser_used(tmp_path):
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium here (`make test` installs it with apt-get where it can): the browser test did not run")
+    folder = tmp_path / "elsewhere"  # packages named like ours where serve is started must not shadow them
+    for package in ("core", "charlm_tui"):
+        (folder / package).mkdir(parents=True)
+        (folder / package / "__init__.py").write_text("raise ImportError('the wrong package')\n")
+    serve = serving(tmp_path, "--host", "0.0.0.0", cwd=folder)
+    port, page = next(serve)
+    try:
+        address = this_machines_address()
+        async with Browser(executable, 1280, 800) as browser:
+            await browser.open(f"http://{address}:{port}/")
+            rows = await browser.wait_for_screen("Corpus")
+            assert rows and "charlm-tui" in rows[0], (address, rows)
+    finally:
+        next(serve, None)
 
 
 @pytest.mark.parametrize("argv, words", [(["--port", "0"], "not a port"), (["--port", "http"], "not a port")])
