@@ -6,7 +6,7 @@ from pathlib import Path
 
 from charlm_tui.cli import OneLineParser
 from core.checkpoint import CheckpointError, check_writable_path, load_checkpoint
-from core.export import ExportError, write_safetensors, write_torch_module
+from core.export import ExportError, write_safetensors, write_torch_module, written_by_export
 
 
 def build_export_parser() -> OneLineParser:
@@ -21,15 +21,20 @@ def build_export_parser() -> OneLineParser:
     return parser
 
 
-def check_outputs(args, checkpoint_path: Path) -> None:
-    """Both outputs can be written, before either is: writable, distinct, and neither the checkpoint itself."""
-    outputs = [(args.to, "model.safetensors"), (args.torch_script, "model.py")]
-    paths = [check_writable_path(path, example, ExportError).resolve() for path, example in outputs if path is not None]
-    if checkpoint_path.resolve() in paths:
-        raise ExportError(f"{checkpoint_path} is the checkpoint being exported: writing there would overwrite it; "
-                          "choose another name")
-    if len(set(paths)) < len(paths):
-        raise ExportError("--to and --torch-script name the same file: give each its own")
+def check_outputs(args) -> None:
+    """Both outputs can be written, before either is: writable, named for what they hold (so never the same file),
+    and never over a file but an earlier export (the checkpoint itself, a corpus, somebody's code)."""
+    outputs = [(args.to, "model.safetensors", "--to"), (args.torch_script, "model.py", "--torch-script")]
+    for path, example, flag in outputs:
+        if path is None:
+            continue
+        path = check_writable_path(path, example, ExportError).resolve()
+        suffix = Path(example).suffix
+        if path.suffix != suffix:
+            raise ExportError(f"{flag} {path.name}: name it *{suffix}, e.g. {path.with_suffix(suffix).name}")
+        if path.exists() and not written_by_export(path):  # the checkpoint itself, say, or a corpus
+            raise ExportError(f"{path} exists and is not an earlier export: it is left as it is; choose another name, "
+                              "or remove it first")
 
 
 def export_main(argv: list[str]) -> int:
@@ -42,14 +47,15 @@ def export_main(argv: list[str]) -> int:
     dtype = "float64" if args.float64 else "float32"
     try:
         checkpoint = load_checkpoint(args.checkpoint)
-        check_outputs(args, Path(args.checkpoint).expanduser())
+        check_outputs(args)
         if args.to is not None:
             path = write_safetensors(checkpoint, args.to, dtype)
             print(f"weights: {path} ({checkpoint.model.num_parameters():,} parameters as {dtype}, "
                   f"with the vocabulary and the settings)")
         if args.torch_script is not None:
             path = write_torch_module(checkpoint, args.torch_script)
-            print(f"PyTorch module: {path} (python {path} MODEL.safetensors [PROMPT] prints a sample)")
+            weights = args.to or "MODEL.safetensors (write one with --to)"
+            print(f"PyTorch module: {path} (python {path} {weights} [PROMPT] prints a sample)")
     except (CheckpointError, ExportError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     except OSError as error:  # the disk filled up, say, after the checks

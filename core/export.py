@@ -99,6 +99,7 @@ def write_safetensors(source: Checkpoint | Run, path: str | Path, dtype: str = "
 
 # --- the PyTorch module ------------------------------------------------------------------------
 
+MODULE_OPENING = '"""A character-level language model from charlm-tui'  # how a module written here begins
 TORCH_MODULE = Template('''\
 """A character-level language model from charlm-tui (saved at step $step), as a PyTorch module.
 
@@ -179,6 +180,20 @@ if __name__ == "__main__":  # python this_file.py model.safetensors [PROMPT]
 
     print(CharacterLM.load(sys.argv[1]).generate(" ".join(sys.argv[2:]), 200))
 ''')
+
+
+def written_by_export(path: Path) -> bool:
+    """Whether `path` holds what an export writes — a file an export may write over — rather than anything else
+    (a checkpoint, a corpus, somebody's code)."""
+    try:
+        with open(path, "rb") as file:
+            if path.suffix == ".py":
+                return file.read(len(MODULE_OPENING)).decode("utf-8", "replace") == MODULE_OPENING
+            (length,) = struct.unpack("<Q", file.read(8))
+            header = json.loads(file.read(min(length, 1 << 20)))
+        return "charlm_tui_export" in header["__metadata__"]
+    except (OSError, ValueError, struct.error, KeyError, TypeError):
+        return False
 
 
 def torch_module_source(checkpoint: Checkpoint) -> str:

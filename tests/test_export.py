@@ -229,8 +229,9 @@ def test_export_writes_both_files_from_a_trained_checkpoint(tmp_path, trained, c
     checkpoint = load_checkpoint(trained)
     assert_reproduces(weights, checkpoint)
     assert script.read_text() == torch_module_source(checkpoint)
-    assert export_main([str(trained), "--to", str(weights), "--float64"]) == 0
-    assert {array.dtype for array in load_file(weights).values()} == {np.dtype("float64")}
+    assert export_main([str(trained), "--to", str(weights), "--float64", "--torch-script", str(script)]) == 0
+    assert {array.dtype for array in load_file(weights).values()} == {np.dtype("float64")}  # an export writes over
+    assert script.read_text() == torch_module_source(checkpoint)  # the files an earlier export wrote
 
 
 BAD_EXPORTS = {  # what is asked: (the arguments, with {ckpt} and {tmp}, and what the one line of error says)
@@ -242,9 +243,14 @@ BAD_EXPORTS = {  # what is asked: (the arguments, with {ckpt} and {tmp}, and wha
     "a directory": (["{ckpt}", "--to", "{tmp}"], "is a directory"),
     "a missing folder": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-script", "{tmp}/no/m.py"],
                          "does not exist"),
-    "the checkpoint itself": (["{ckpt}", "--to", "{ckpt}"], "is the checkpoint being exported"),
+    "the checkpoint itself": (["{ckpt}", "--to", "{ckpt}"], "name it *.safetensors, e.g. model.safetensors"),
     "one file for both": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-script", "{tmp}/ok.safetensors"],
-                          "name the same file"),
+                          "--torch-script ok.safetensors: name it *.py"),
+    "weights named otherwise": (["{ckpt}", "--to", "{tmp}/m.pt"], "name it *.safetensors, e.g. m.safetensors"),
+    "a module named otherwise": (["{ckpt}", "--torch-script", "{tmp}/m.txt"], "name it *.py, e.g. m.py"),
+    "over another file": (["{ckpt}", "--to", "{tmp}/taken.safetensors"], "exists and is not an earlier export"),
+    "over somebody's code": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-script", "{tmp}/taken.py"],
+                             "exists and is not an earlier export"),
 }
 
 
@@ -252,6 +258,9 @@ BAD_EXPORTS = {  # what is asked: (the arguments, with {ckpt} and {tmp}, and wha
 def test_a_bad_export_exits_2_with_one_line_and_writes_nothing(tmp_path, trained, capsys, case):
     (tmp_path / "notes.txt").write_text("not a checkpoint")
     (tmp_path / "other.json").write_text('{"format": "something else"}')
+    taken = {tmp_path / "taken.safetensors": "precious", tmp_path / "taken.py": "print('mine')\n"}
+    for path, text in taken.items():
+        path.write_text(text)
     arguments, says = BAD_EXPORTS[case]
     before = trained.read_bytes()
     capsys.readouterr()
@@ -261,6 +270,7 @@ def test_a_bad_export_exits_2_with_one_line_and_writes_nothing(tmp_path, trained
     assert exit_info.value.code == 2
     assert err.startswith("charlm-tui export: error: ") and says in err and err.count("\n") == 1, err
     assert not (tmp_path / "ok.safetensors").exists() and trained.read_bytes() == before
+    assert all(path.read_text() == text for path, text in taken.items())
 
 
 def test_a_failed_write_exits_1_with_one_line(tmp_path, trained, capsys, monkeypatch):
