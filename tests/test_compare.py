@@ -18,7 +18,7 @@ from core.data import Corpus
 from core.history import RunLog
 from core.novelty import NoveltyIndex, novelty_index
 from core.run import Run
-from core.session import Session, recorded_checkpoint
+from core.session import Phase, Session, recorded_checkpoint
 from core.settings import RunConfig
 from test_app import generated_after_heading, make_app, sampling, set_field, text_of, train_then_pause, wait_for
 
@@ -213,7 +213,19 @@ async def test_choosing_a_run_loads_its_settings_and_checkpoint(tmp_path):
         form = app.query_one(HyperPanel).config
         assert form.activation == "tanh" and form.hidden_dim == 12 and form.context_length == 3
         assert app.main.corpus.name == "names"
-        assert app.said_that("Loaded")
+        assert app.said_that("F5 continues")
+
+
+async def test_a_finished_run_loaded_says_to_raise_its_budget_before_f5(tmp_path):
+    done = saved_run(tmp_path, "done", SMALL.replace(max_steps=20))  # it finishes at step 20, before the pause
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_runs(pilot)
+        app.screen.dismiss(last_record(done.id))
+        await wait_for(pilot, lambda: app.session.run is not None, what="the checkpoint to load")
+        assert app.session.phase is Phase.FINISHED
+        assert app.said_that("its budget is used up: raise max steps, then F5 trains on") and not app.said_that(
+            "F5 continues")
 
 
 async def test_a_run_whose_checkpoint_is_gone_brings_its_settings_only(tmp_path):

@@ -449,6 +449,8 @@ class MainScreen(Screen):
         self.last_checkpoint = Path(path)
         self._show_model(f"loaded {Path(path).name} at step {self.session.step:,}")
         self.follow_session()
-        self.notify(f"Loaded {path}: step {self.session.step:,}. {self.app.key_label('train.toggle')} continues, "
-                    f"{self.app.key_label('sample.start')} samples.")
+        train, sample = self.app.key_label('train.toggle'), self.app.key_label('sample.start')
+        finished = self.session.phase is Phase.FINISHED
+        go_on = f"its budget is used up: raise max steps, then {train} trains on" if finished else f"{train} continues"
+        self.notify(f"Loaded {path}: step {self.session.step:,}; {go_on}; {sample} samples.")
 
