@@ -6,6 +6,7 @@ the user who serves: checkpoints and the run history stay in that user's data fo
 
 from __future__ import annotations
 
+import argparse
 import errno
 import shlex
 import socket
@@ -17,8 +18,6 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _port(text: str) -> int:
-    import argparse
-
     try:
         port = int(text)
     except ValueError:
@@ -29,8 +28,6 @@ def _port(text: str) -> int:
 
 
 def _host(text: str) -> str:
-    import argparse
-
     if not text.strip():  # aiohttp would take it for every address: open to all, said nowhere
         raise argparse.ArgumentTypeError("is empty: 127.0.0.1 serves this machine only, 0.0.0.0 everyone")
     return text.strip()
