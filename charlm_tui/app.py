@@ -17,6 +17,7 @@ from typing import Iterable
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.filter import LineFilter, Monochrome
@@ -64,12 +65,20 @@ class CharLMApp(App):
         self.keys: dict[str, str] = {}  # the user's remapping, by binding id
         self.quitting = False  # from here on, late messages from the workers are dropped
         self._signals: list[int] = []
+        self.start_blur_undone = False  # in a browser: the driver's blur at start-up is not the visitor's
 
     def get_default_screen(self) -> Screen:
         return self.main
 
     def get_line_filters(self) -> list[LineFilter]:
         return [NO_COLOR_FILTER if type(f) is Monochrome else f for f in super().get_line_filters()]
+
+    def on_app_blur(self) -> None:
+        """Textual's web driver starts the app blurred, and a blurred app's footer stays empty: a visitor would see
+        no keys until they click the page. That first blur is undone; a visitor's own blurs (another tab) stand."""
+        if self.is_web and not self.start_blur_undone:
+            self.start_blur_undone = True
+            self.post_message(events.AppFocus())
 
     def on_mount(self) -> None:
         # The trainer thread holds the GIL between its bytecodes; by default the UI thread may wait 5 ms

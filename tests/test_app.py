@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual import events
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 
 from charlm_tui.app import CharLMApp
 from charlm_tui.screens.dialogs import ConfirmScreen, HelpScreen, PathScreen
@@ -438,6 +438,19 @@ async def test_help_lists_the_keys(tmp_path):
         assert "In a browser" not in dict(app.screen.keys)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_in_a_browser_the_drivers_blur_at_start_up_is_undone_and_later_ones_stand(tmp_path, monkeypatch):
+    app = make_app(tmp_path)
+    monkeypatch.setattr(type(app), "is_web", property(lambda app: True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.post_message(events.AppBlur())  # what textual's web driver sends once it has started
+        await pilot.pause()
+        await pilot.pause()
+        assert app.app_focus and app.main.query_one(Footer).children  # its keys are shown
+        app.post_message(events.AppBlur())  # the visitor went to another tab
+        await pilot.pause()
+        assert not app.app_focus
 
 
 async def test_help_in_a_browser_says_which_keys_the_browser_keeps(tmp_path, monkeypatch):

@@ -127,6 +127,8 @@ async def test_a_real_browser_shows_the_app_in_its_terminal(server):
         rows = await browser.wait_for_screen("Corpus")
         assert rows and "charlm-tui" in rows[0], rows  # the app's title, in the header on its top row
         assert any("Hyperparameters" in row for row in rows)
+        rows = await browser.wait_for_screen("f5 Train", timeout=10)  # before any key or click: the keys, in the footer
+        assert "f1 Help" in rows[-1], rows[-1]
         await browser.press("F5")  # keys typed in the page reach the app
         rows = await browser.wait_for_screen("step ")
         assert "training" in rows[0], rows
