@@ -341,6 +341,9 @@ async def test_loading_over_unsaved_training_asks_first(tmp_path):
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         assert not isinstance(app.screen, (ConfirmScreen, PathScreen))
+        await pilot.press("ctrl+o")
+        await pilot.press("enter")  # Enter alone keeps the training: throwing it away takes y
+        assert not isinstance(app.screen, (ConfirmScreen, PathScreen)) and app.session.unsaved_steps > 0
 
 
 async def test_loading_a_bad_checkpoint_says_why(tmp_path):

@@ -75,8 +75,10 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ConfirmScreen(ModalScreen[bool | None]):
-    """A yes/no question; Esc closes it with None: neither answer."""
+    """A yes/no question; Esc closes it with None: neither answer. Every question asked is whether to throw
+    something away, so Enter alone answers No: throwing away takes y, or a click."""
 
+    AUTO_FOCUS = "#no"
     BINDINGS = [Binding("n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes"),
                 Binding("escape", "answer(None)", "Cancel")]
 
