@@ -16,12 +16,14 @@ write cut short by a crash, say) is skipped with a warning, never an error.
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import math
 import os
 import re
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -129,12 +131,20 @@ class RunRecord:
         return RUNNING
 
 
+BIGGEST_COUNT = 2**53  # steps, parameters: beyond it a count is not exact as a float, and no run gets near it
+BIGGEST_LOSS = 1e12  # a cross-entropy no run records, even diverging (it goes non-finite first): damage
+
+
 def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _count(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < BIGGEST_COUNT
+
+
+def _loss(x) -> bool:
+    return _number(x) and 0 <= x < BIGGEST_LOSS
 
 
 def _optional(check):
@@ -146,8 +156,9 @@ def _points(x) -> bool:
     if not (type(x) is list and len(x) <= POINTS and {type(p) for p in x} <= {list} and {len(p) for p in x} <= {2}):
         return False
     steps, losses = [p[0] for p in x], [p[1] for p in x]
-    return ({type(s) for s in steps} <= {int} and min(steps, default=0) >= 0
-            and {type(v) for v in losses} <= {int, float} and math.isfinite(sum(losses)))
+    return ({type(s) for s in steps} <= {int} and 0 <= min(steps, default=0) <= max(steps, default=0) < BIGGEST_COUNT
+            and {type(v) for v in losses} <= {int, float} and math.isfinite(sum(losses))
+            and 0 <= min(losses, default=0) <= max(losses, default=0) < BIGGEST_LOSS)
 
 
 _SHAPES = {
@@ -156,11 +167,13 @@ _SHAPES = {
     "corpus": lambda x: isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("fingerprint"), str)
     and _optional(lambda p: isinstance(p, str))(x.get("path")),
     "settings": lambda x: isinstance(x, dict), "engine": lambda x: isinstance(x, str), "parameters": _count,
-    "steps": _count, "wall_seconds": lambda x: _number(x) and x >= 0, "curve": _points, "validation": _points,
-    "best_validation": _optional(lambda x: isinstance(x, dict) and _count(x.get("step")) and _number(x.get("loss"))),
-    "final_validation": _optional(_number), "perplexity": _optional(_number), "stop_reason": lambda x: isinstance(x, str),
+    "steps": _count, "wall_seconds": lambda x: _number(x) and 0 <= x < BIGGEST_COUNT, "curve": _points,
+    "validation": _points,
+    "best_validation": _optional(lambda x: isinstance(x, dict) and _count(x.get("step")) and _loss(x.get("loss"))),
+    "final_validation": _optional(_loss), "perplexity": _optional(lambda x: _number(x) and x >= 1),
+    "stop_reason": lambda x: isinstance(x, str),
     "checkpoint": _optional(lambda x: isinstance(x, str)), "resumed_from": _optional(lambda x: isinstance(x, str)),
-    "pid": _optional(_count), "host": _optional(lambda x: isinstance(x, str)),
+    "pid": _optional(lambda x: _count(x) and x < 2**31), "host": _optional(lambda x: isinstance(x, str)),
 }
 
 
@@ -172,7 +185,7 @@ def local_time(iso: str, short: bool = False) -> str:
     for an earlier year); an unreadable one as it is."""
     try:
         when = datetime.fromisoformat(iso).astimezone()
-    except ValueError:
+    except (ValueError, OverflowError):  # not a time, or one at the end of the calendar
         return iso[:16]
     if not short:
         return when.strftime("%Y-%m-%d %H:%M")
@@ -260,6 +273,8 @@ class RunLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: the last byte
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe would block the trainer once full
+                raise OSError(errno.EINVAL, "not a regular file", str(self.path))
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
             size = os.fstat(fd).st_size
@@ -277,6 +292,8 @@ class RunLog:
         """Every run, by start time, as its last readable line says; and a warning per damaged line.
         Never raises: a missing file is an empty history, an unreadable one a warning."""
         try:
+            if not self.path.is_file() and self.path.exists():  # a pipe would hang the read, /dev/zero never end it
+                return [], [f"cannot read the run history {self.path}: it is not a regular file"]
             data = self.path.read_bytes()
         except FileNotFoundError:
             return [], []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,11 +126,14 @@ class Setting:
             if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
                 raise SettingError(f"{self.label} must be {self.requirement()}, not {value!r}")
             value = int(value)
+        elif isinstance(value, int) and abs(value) > sys.float_info.max:  # float() would raise OverflowError
+            raise SettingError(f"{self.label} must be {self.requirement()}, not a number of {len(str(value))} digits")
         else:
             value = float(value)
-        if not (math.isfinite(value) and self.minimum <= value <= self.maximum):
-            raise SettingError(f"{self.label} must be {self.requirement()}, not {value:,}" if self.kind is int
-                               else f"{self.label} must be {self.requirement()}, not {value:g}")
+        if not ((self.kind is int or math.isfinite(value)) and self.minimum <= value <= self.maximum):
+            shown = (f"{value:,}" if abs(value) < 10**15 else f"a number of {len(str(abs(value)))} digits") \
+                if self.kind is int else f"{value:g}"
+            raise SettingError(f"{self.label} must be {self.requirement()}, not {shown}")
         return value
 
     def show(self, value: Any) -> str:

@@ -4,6 +4,7 @@ from concurrent writers, a killed run kept as it last was, and `charlm-tui runs`
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ import pytest
 
 from charlm_tui.cli import main
 from core.data import Corpus
-from core.history import POINTS, RunLog, RunRecord, RunTracker, history_path
+from core.history import POINTS, RunLog, RunRecord, RunTracker, history_path, local_time
 from core.run import Run
 from core.session import data_home
 from core.settings import RunConfig
@@ -88,6 +89,36 @@ def test_damaged_lines_are_skipped_with_a_warning_and_the_rest_read(tmp_path):
     log.record(record("c", started="2024-01-03T00:00:00.000+00:00"))  # the next write starts a line of its own
     runs, warnings = log.read()
     assert [r.id for r in runs] == ["a", "b", "c"] and len(warnings) == 4
+
+
+@pytest.mark.parametrize("change", [
+    {"pid": 10**20, "stop_reason": "running", "host": socket.gethostname()},  # os.kill could not take it
+    {"steps": 10**400}, {"parameters": -1}, {"best_validation": {"step": 10, "loss": -1e308}},
+    {"best_validation": {"step": 10**30, "loss": 2.0}}, {"validation": [[10**30, 2.5]]}, {"curve": [[1, -3.0]]},
+    {"final_validation": 1e300}, {"wall_seconds": 1e300}, {"perplexity": 0.5}])
+def test_absurd_numbers_are_damage_not_a_run(tmp_path, change):
+    """Each passed the old checks (finite numbers) and then crashed the Runs view's chart or `charlm-tui runs`."""
+    log = RunLog(tmp_path / "runs.jsonl")
+    log.record(record("good"))
+    with open(log.path, "ab") as f:
+        f.write(json.dumps(json.loads(record("bad").to_line()) | change).encode() + b"\n")
+    runs, warnings = log.read()
+    assert [r.id for r in runs] == ["good"] and len(warnings) == 1, warnings
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
+def test_a_time_at_the_end_of_the_calendar_is_shown_as_it_is(when):
+    assert local_time(when) == when[:16] and local_time(when, short=True) == when[:16]
+
+
+def test_a_history_that_is_not_a_regular_file_is_said_not_read_and_not_written(tmp_path):
+    fifo = tmp_path / "runs.jsonl"
+    os.mkfifo(fifo)  # reading would wait for a writer for ever
+    runs, warnings = RunLog(fifo).read()
+    assert runs == [] and "not a regular file" in warnings[0]
+    with pytest.raises(OSError, match="not a regular file"):
+        RunLog(fifo).record(record("a"))  # writing would block once the pipe is full
+    assert RunLog(Path("/dev/zero")).read()[1] == ["cannot read the run history /dev/zero: it is not a regular file"]
 
 
 WRITER = textwrap.dedent("""

@@ -125,6 +125,13 @@ def test_a_config_is_checked_and_immutable():
     assert RunConfig(**config.to_json()) == config
 
 
+@pytest.mark.parametrize("name", ["seed", "hidden_dim", "learning_rate", "epochs"])
+def test_a_number_too_big_for_a_float_is_refused_not_raised(name):
+    """From a damaged run history or checkpoint: JSON holds integers of any size (it raised OverflowError)."""
+    with pytest.raises(SettingError, match="not a number of 401 digits"):
+        RunConfig(**{name: 10**400})
+
+
 def test_differences_name_the_settings_in_the_forms_words():
     a, b = RunConfig(), RunConfig(hidden_dim=128, learning_rate=0.1, clip_value=1.0)
     assert a.differences(b) == ["hidden dim 64 → 128", "lr 0.01 → 0.1", "clip off → 1"]
