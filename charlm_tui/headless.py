@@ -119,6 +119,9 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
                     f"starting at step {trainer.state.step:,}")
         error = None if stop.is_set() else _train(session, out, args.print_every, stop)
         saved = _save(session, getattr(args, "save", None), out, parser.prog)
+        if session.history.error:  # said, not failed: the training and its checkpoint are what was asked for
+            print(f"{parser.prog}: warning: {session.history.error} (charlm-tui runs will miss this run)",
+                  file=sys.stderr)
         if args.sample > 0 and not stop.is_set():
             _sample(session, args, out, stop)
     finally:

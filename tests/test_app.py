@@ -552,3 +552,13 @@ def test_keymap_keys_are_trimmed(tmp_path):
     keys = tmp_path / "keys.toml"
     keys.write_text('[keys]\n"train.toggle" = " f12 , ctrl+g "\n', encoding="utf-8")
     assert read_keymap(keys) == {"train.toggle": "f12,ctrl+g"}
+
+
+async def test_a_run_history_that_cannot_be_written_is_said_when_training_stops(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (tmp_path / "data" / "charlm-tui" / "runs.jsonl").mkdir(parents=True)  # a folder where the file should be
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await train_then_pause(pilot, 10)
+        await pilot.pause()
+        assert app.said_that("the run history could not be written") and app.said_that("Runs view will miss")

@@ -319,3 +319,12 @@ def test_runs_refuses_unknown_flags_in_one_line_and_the_main_flags_still_parse(c
     with pytest.raises(SystemExit) as exit_info:  # "runs" is only a command in first place
         main(["--headless", "runs"])
     assert exit_info.value.code == 2
+
+
+def test_a_history_that_cannot_be_written_is_said_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    history_path().mkdir(parents=True)  # a folder where the file should be
+    assert main(["--headless", "--corpus", "names", "--steps", "20"]) == 0
+    said = capsys.readouterr()
+    assert "training finished after 20 steps" in said.out
+    assert "warning: the run history could not be written" in said.err and "Is a directory" in said.err

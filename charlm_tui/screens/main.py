@@ -300,6 +300,9 @@ class MainScreen(Screen):
                 1 / (last.steps_per_sec * self.session.run.model.num_parameters()))
         if self.session.phase is Phase.FAILED:
             self.notify(message.message, severity="error", title="Training stopped", timeout=10)
+        if self.session.history.error:  # training went on; the Runs view will not have this run
+            self.notify(f"{self.session.history.error} (the Runs view will miss this run)", severity="warning",
+                        timeout=10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
