@@ -17,7 +17,7 @@ from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
 from core.lr_finder import LR_MAX, LR_MIN, STEPS as LR_STEPS
 from core.session import data_home
-from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, Setting, SettingError
+from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, Setting, SettingError, parse_temperatures
 
 
 PRINT_EVERY = Setting("print_every", "print every", "--print-every", int, "steps between progress lines",
@@ -31,9 +31,9 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _parser_of(setting: Setting, many: bool = False):
-    """The argparse type of `setting`: one value, or (`many`) several separated by commas or spaces."""
-    read = setting.parse_list if many else setting.parse
+def _parser_of(setting: Setting, read=None):
+    """The argparse type of `setting`: its own parse, or `read` (several values, say)."""
+    read = read or setting.parse
 
     def parse(text: str):
         try:
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--sample", type=_parser_of(replace(length, minimum=0)), default=200, metavar="N", help="characters to generate after training, 0 for none [%(default)s]")
     for s in (PRINT_EVERY, *SAMPLING):
         if s.name == "temperature":  # several, to compare: one sample each, from the same weights and seed
-            out.add_argument(s.flag, dest=s.name, type=_parser_of(s, many=True), default=None, metavar="TEMP[,TEMP...]",
+            out.add_argument(s.flag, dest=s.name, type=_parser_of(s, parse_temperatures), default=None, metavar="TEMP[,TEMP...]",
                              help=f"{s.help} ({s.requirement()}); several, comma-separated (0.5,1,1.5), give one "
                              f"sample each, with how much of it is in the training text [{s.show(s.default)}; "
                              "with --next, 1: the model's own odds]")

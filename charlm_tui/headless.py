@@ -20,11 +20,10 @@ from core.lr_finder import find_lr
 from core.novelty import NoveltyStats, novelty_index
 from core.sampling import Sampler, prepare_prompt
 from core.session import Phase, Session, SessionError, data_home
-from core.settings import SAMPLING, SettingError
+from core.settings import TEMPERATURE, SettingError
 from core.training import EpochEvent, StepEvent, StoppedEvent, StopReason, TrainingEvent, ValidationEvent
 from charlm_tui.cli import corpus_from_args, given_settings, run_config_from_args
 
-TEMPERATURE = SAMPLING[0]
 
 
 def _line(event: TrainingEvent, total: int | None) -> str:

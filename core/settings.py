@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.corpora import DEFAULT_CORPUS
@@ -213,6 +213,17 @@ SAMPLING: tuple[Setting, ...] = (
              "(nucleus sampling; empty: all)", None, minimum=0.01, maximum=1.0, optional=True),
     _setting("length", "length", int, "characters to generate", 200, minimum=1, maximum=100_000),
 )
+TEMPERATURE = SAMPLING[0]
+MOST_TEMPERATURES = 5  # samples compared side by side: more columns than this are too narrow to read
+
+
+def parse_temperatures(text: str) -> tuple[float, ...]:
+    """Temperatures to compare, separated by commas or spaces, 1 to MOST_TEMPERATURES of them (^T and
+    --temperature read them alike); a SettingError says what is wrong."""
+    temperatures = TEMPERATURE.parse_list(text)
+    if len(temperatures) > MOST_TEMPERATURES:
+        raise SettingError(f"at most {MOST_TEMPERATURES} temperatures side by side, not {len(temperatures)}")
+    return temperatures
 
 
 class RunConfig:

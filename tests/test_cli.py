@@ -192,3 +192,9 @@ def test_next_refuses_flags_it_would_ignore(capsys, flags, words):
     with pytest.raises(SystemExit) as exit_:
         main(["--next", "em", *flags])
     assert exit_.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_more_temperatures_than_the_app_compares_are_refused_alike(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--headless", "--steps", "5", "--temperature", "1,1,1,1,1,1,1"])
+    assert exit_.value.code == 2 and "at most 5 temperatures side by side, not 7" in capsys.readouterr().err

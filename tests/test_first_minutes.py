@@ -71,7 +71,7 @@ async def test_a_key_that_needs_a_pause_says_so_while_training(tmp_path, key, wo
 
 async def test_the_command_palette_says_why_too(tmp_path):
     app = make_app(tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24)):
         await app.main.attempt("save")
         assert app.said_that("no model yet to save")
 

@@ -31,24 +31,13 @@ from charlm_tui.workers import TEXT_INTERVAL, Post
 from core.novelty import NoveltyIndex, NoveltyStats, novelty_index
 from core.run import Run
 from core.sampling import FrozenModel, Sampler, prepare_prompt
-from core.settings import SAMPLING, SettingError
+from core.settings import MOST_TEMPERATURES, TEMPERATURE, SettingError, parse_temperatures
 
-TEMPERATURE = next(s for s in SAMPLING if s.name == "temperature")
-MOST_TEMPERATURES = 5  # more columns than this are too narrow to read
 NOVELTY_LINES = 2  # under each column: the long novelty summary when it fits in these, else the short one
 SEPARATOR = " · "  # between the parts of a novelty summary
 KEEP_CHARACTERS = 3_000  # a column shows this much of its end (two screens of it at 160×48): each update wraps it all
 TITLE_MARGIN = 6  # a border title has the width less the corners and, each side, a blank and a corner's room
 STATS_INTERVAL = 0.25  # seconds between novelty summaries while streaming: each is a pass over the whole text
-
-
-def parse_temperatures(text: str) -> tuple[float, ...]:
-    """Temperatures separated by commas or spaces, read as --temperature reads them, 1 to MOST_TEMPERATURES of
-    them; a SettingError says what is wrong."""
-    temperatures = TEMPERATURE.parse_list(text)
-    if len(temperatures) > MOST_TEMPERATURES:
-        raise SettingError(f"at most {MOST_TEMPERATURES} temperatures side by side, not {len(temperatures)}")
-    return temperatures
 
 
 class TemperaturesValidator(Validator):
