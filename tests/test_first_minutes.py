@@ -306,3 +306,14 @@ async def test_ctrl_l_puts_the_loss_chart_on_a_log_scale(tmp_path):
         assert chart.log_y and app.said_that("Loss axis: log")
         await pilot.press("ctrl+l")
         assert not chart.log_y
+
+
+async def test_auto_every_is_a_setting_like_the_others_and_empty_means_off(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.query_one(GenerationPanel)
+        assert panel.settings().auto_every == 1000
+        await set_field(pilot, "#auto-every", "")
+        assert panel.settings().auto_every == 0  # off: F7 still samples
+        await set_field(pilot, "#auto-every", "abc")
+        assert panel.settings() == "auto every: 'abc' is not a whole number from 0 to 10,000,000 (empty: off)"

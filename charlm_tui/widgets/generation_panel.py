@@ -11,7 +11,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.validation import Integer
 from textual.widgets import Input, Label, Static
 
 from charlm_tui.messages import GeneratedText, GenerationFinished
@@ -23,9 +22,11 @@ from core.run import Run
 from core.data import Corpus
 from core.novelty import NoveltyIndex, novelty_index
 from core.sampling import Prompt, Sampler, prepare_prompt, starter_prompt
-from core.settings import SAMPLING, SettingError
+from core.settings import SAMPLING, Setting, SettingError
 
 KEEP_CHARACTERS = 20_000  # generated text kept on screen (older text scrolls away for good)
+AUTO_EVERY = Setting("auto_every", "auto every", "", int, "steps between automatic samples while training",
+                     {"default": 1000}, minimum=0, maximum=10_000_000, optional=True)  # the app's alone: no flag
 TEMPERATURE, TOP_K, TOP_P, LENGTH = SAMPLING
 
 
@@ -71,9 +72,8 @@ class GenerationPanel(Vertical):
             yield setting_field(TOP_P)
             yield Label(LENGTH.label)
             yield setting_field(LENGTH)
-            yield Label("auto every")
-            yield OrderedInput("1000", id="auto-every", compact=True, validators=[Integer(0, 10_000_000)],
-                               tooltip="steps between automatic samples while training (0: off)")
+            yield Label(AUTO_EVERY.label)
+            yield setting_field(AUTO_EVERY, "auto-every")
         yield Static("", id="gen-status")
         with VerticalScroll(id="generated-scroll"):
             yield Static("", id="generated")
@@ -81,19 +81,17 @@ class GenerationPanel(Vertical):
     def on_mount(self) -> None:
         for setting in SAMPLING:
             self.query_one(f"#{setting.name}", Input).value = setting.show(setting.default)
+        self.query_one("#auto-every", Input).value = AUTO_EVERY.show(AUTO_EVERY.default)
 
     def settings(self) -> GenerationSettings | str:
         """The current settings, or a message saying which field is wrong."""
         try:
             temperature, top_k, top_p, length = (read_field(s, self.query_one(f"#{s.name}", Input)) for s in SAMPLING)
+            auto_every = read_field(AUTO_EVERY, self.query_one("#auto-every", Input))
         except SettingError as error:
             return str(error)
-        auto_every = self.query_one("#auto-every", Input)
-        result = auto_every.validate(auto_every.value)
-        if not result.is_valid:
-            return f"auto every: {'; '.join(result.failure_descriptions)}"
         return GenerationSettings(self.query_one("#prompt", Input).value, temperature, top_k, top_p, length,
-                                  int(auto_every.value))
+                                  auto_every or 0)
 
     @on(Input.Changed)
     def _field_changed(self, event: Input.Changed) -> None:
