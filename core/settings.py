@@ -132,7 +132,7 @@ class Setting:
             value = float(value)
         if not ((self.kind is int or math.isfinite(value)) and self.minimum <= value <= self.maximum):
             shown = (f"{value:,}" if abs(value) < 10**15 else f"a number of {len(str(abs(value)))} digits") \
-                if self.kind is int else f"{value:g}"
+                if self.kind is int else f"{value:.12g}"  # :g would round 5.0000001 to the 5 it exceeds
             raise SettingError(f"{self.label} must be {self.requirement()}, not {shown}")
         return value
 

@@ -132,6 +132,11 @@ def test_a_number_too_big_for_a_float_is_refused_not_raised(name):
         RunConfig(**{name: 10**400})
 
 
+def test_a_value_just_past_a_limit_is_shown_as_it_was_given():
+    with pytest.raises(SettingError, match=r"from 0 to 5, not 5\.0000001$"):
+        SAMPLING[0].parse("5.0000001")
+
+
 def test_differences_name_the_settings_in_the_forms_words():
     a, b = RunConfig(), RunConfig(hidden_dim=128, learning_rate=0.1, clip_value=1.0)
     assert a.differences(b) == ["hidden dim 64 → 128", "lr 0.01 → 0.1", "clip off → 1"]
