@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 
 import charlm_tui.screens.temperatures as temperatures_module
 from charlm_tui.cli import main
-from charlm_tui.screens.temperatures import (SEPARATOR, ColumnsGrew, TemperatureScreen, fill,
+from charlm_tui.screens.temperatures import (FIELD_LENGTH, SEPARATOR, ColumnsGrew, TemperatureScreen, fill,
                                              parse_temperatures)
 from charlm_tui.widgets.novelty_marks import KNOWN_STYLE, LEGEND, NEW_STYLE
 from core.corpora import resolve_corpus
@@ -161,6 +161,21 @@ async def test_editing_the_field_gives_a_column_per_temperature_from_the_same_sn
         await type_temperatures(pilot, "0.1, 0.5, 1, 1.5, 2")  # five columns of 16 cells: the short heading
         assert [column.border_title for column in screen.columns] == ["temp 0.1", "temp 0.5", "temp 1", "temp 1.5",
                                                                       "temp 2"]
+
+
+async def test_the_field_takes_no_more_than_it_can_read_quickly(run):
+    """A 10,000-character paste was read again at each key: the screen froze for a minute and a half."""
+    screen = TemperatureScreen(run, "", 50)
+    async with Host(screen).run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        field = screen.query_one("#temperatures", Input)
+        field.value = ""
+        field.insert_text_at_cursor("1," * 5_000)
+        assert field.value == ""  # refused whole, as Textual refuses a paste past max_length
+        field.insert_text_at_cursor("0.5, 1, 1.5")
+        for _ in range(FIELD_LENGTH):
+            field.insert_text_at_cursor("0")
+        assert len(field.value) == FIELD_LENGTH and field.value.startswith("0.5, 1, 1.5")
 
 
 async def test_a_bad_temperature_is_said_under_the_field_and_changes_nothing(run):

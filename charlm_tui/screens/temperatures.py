@@ -37,6 +37,7 @@ NOVELTY_LINES = 2  # under each column: the long novelty summary when it fits in
 SEPARATOR = " · "  # between the parts of a novelty summary
 KEEP_CHARACTERS = 3_000  # a column shows this much of its end (two screens of it at 160×48): each update wraps it all
 TITLE_MARGIN = 6  # a border title has the width less the corners and, each side, a blank and a corner's room
+FIELD_LENGTH = 80  # characters the temperatures field takes: plenty for 5; each key re-reads the whole field
 STATS_INTERVAL = 0.25  # seconds between novelty summaries while streaming: each is a pass over the whole text
 
 
@@ -252,7 +253,7 @@ class TemperatureScreen(Screen):
         with Horizontal(id="field-row"):
             yield Label("temperatures")
             yield Input(", ".join(TEMPERATURE.show(t) for t in self.temperatures), id="temperatures", compact=True,
-                        validators=[TemperaturesValidator()], placeholder="0.5, 1, 1.5",
+                        validators=[TemperaturesValidator()], placeholder="0.5, 1, 1.5", max_length=FIELD_LENGTH,
                         tooltip=f"1 to {MOST_TEMPERATURES}, separated by commas; each {TEMPERATURE.requirement()}")
             yield Static("Enter: sample these weights again", id="field-hint")
         yield Static("", id="problem")
