@@ -174,7 +174,7 @@ class RunsScreen(Screen[RunRecord | None]):
 
     def _say_warnings(self, warnings: list[str]) -> None:
         line = self.query_one("#runs-warnings", Static)
-        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        more = f" (and {len(warnings) - 1:,} more)" if len(warnings) > 1 else ""
         line.update(f"⚠ {warnings[0]}{more}" if warnings else "")
         line.display = bool(warnings)
 
@@ -222,8 +222,8 @@ class RunsScreen(Screen[RunRecord | None]):
 
     def _say_heading(self) -> None:
         choices = self.choices
-        shown = f"{len(self.shown)} of {len(self.runs)} runs, on {choices.corpus_filter}" if choices.corpus_filter else (
-            f"{len(self.runs)} runs, all corpora")
+        shown = f"{len(self.shown):,} of {len(self.runs):,} runs, on {choices.corpus_filter}" if choices.corpus_filter \
+            else f"{len(self.runs):,} runs, all corpora"
         marked = f" · {len(choices.marked)} marked" if choices.marked else ""
         self.sub_title = f"{shown} · {ORDERS[choices.order].words[choices.descending]}{marked}"
 
