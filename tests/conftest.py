@@ -26,3 +26,14 @@ def private_dirs(tmp_path, monkeypatch):
     """Keep checkpoints, the autosave and the keymap out of the real home folder (subprocesses inherit this)."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+@pytest.fixture
+def snap_compare(snap_compare):
+    """Snapshots without animations: a tab's underline slides after a 20 ms timer, and a loaded machine caught it midway."""
+
+    def compare(app, *args, **kwargs):
+        app.animation_level = "none"
+        return snap_compare(app, *args, **kwargs)
+
+    return compare
