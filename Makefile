@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/charlm-tui
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs -n 2
 
 # The browser test needs a Chromium: Debian's, installed when missing and when we may (root, apt-get);
 # otherwise the test is skipped and says why.
