@@ -48,6 +48,7 @@ POINTS = 128  # points kept of each curve
 RUNNING = "running"  # the stop reason of a run still training, or killed while it trained
 KILLED = "killed"  # what `RunRecord.outcome()` says of a "running" run whose process is gone
 PAUSED = "paused"  # what it says of a "cancelled" one: paused, or quit (and autosaved), and can go on
+STOPPED = "stopped"  # ended by the user (F6): raising its budget lets it go on
 
 
 def history_path() -> Path:
@@ -81,7 +82,7 @@ class RunRecord:
     best_validation: dict | None  # {"step", "loss"}
     final_validation: float | None  # the last validation loss
     perplexity: float | None  # e^final validation, else e^the last smoothed training loss
-    stop_reason: str  # finished, cancelled, non_finite, early_stopped, error, or "running"
+    stop_reason: str  # finished, stopped, cancelled, non_finite, early_stopped, error, or "running"
     checkpoint: str | None = None  # where it was last saved
     resumed_from: str | None = None  # the checkpoint it was loaded from
     pid: int | None = None  # the process training it, and its host: tells a killed run from a running one

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.corpora import bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
-from core.history import RunRecord, RunTracker
+from core.history import STOPPED, RunRecord, RunTracker
 from core.run import Run
 from core.settings import RunConfig
 from core.training import StoppedEvent, StopReason, TrainingEvent
@@ -148,7 +148,7 @@ class Session:
                 if isinstance(event, StoppedEvent):
                     self.phase = AFTER.get(event.reason, Phase.STOPPED if self._stop_requested else Phase.PAUSED)
                     self.detail = event.message if self.phase is not Phase.PAUSED else f"paused at step {event.step:,}"
-                    history.update(self.run, event.reason)
+                    history.update(self.run, STOPPED if self.phase is Phase.STOPPED else event.reason)
                 else:
                     history.update(self.run)  # a clock read; a line written every few seconds
                 yield event
@@ -178,6 +178,8 @@ class Session:
             self.pause()
         elif self.phase is Phase.PAUSED and self.run is not None:
             self.phase, self.detail = Phase.STOPPED, f"stopped at step {self.step:,}"
+            if self.step:  # a model that never trained has no run to record
+                self.history.update(self.run, STOPPED)
 
     # --- checkpoints ---
 

@@ -103,6 +103,28 @@ def test_stop_while_paused(corpus, tmp_path):
     assert session.phase is Phase.STOPPED and session.detail == "stopped at step 0"
 
 
+def test_the_history_tells_a_stopped_run_from_a_paused_one(corpus, tmp_path):
+    """F6 stops (the Runs view says "stopped"); F5 pauses and ^Q quits ("paused"): both can go on."""
+    def outcomes():
+        runs, _ = RunLog().read()
+        return [run.outcome() for run in runs]
+
+    session = Session(tmp_path / "autosave.json")
+    session.new(corpus, TINY.replace(max_steps=10_000))
+    session.start()
+    for event in session.train():
+        if event.step == 20:
+            session.stop()
+    assert session.phase is Phase.STOPPED and outcomes() == ["stopped"]
+    session.resume()
+    for event in session.train():
+        if event.step == 40:
+            session.pause()
+    assert session.phase is Phase.PAUSED and outcomes() == ["paused"]
+    session.stop()
+    assert outcomes() == ["stopped"]
+
+
 def test_a_non_finite_step_fails_the_run_and_a_lower_rate_recovers_it(corpus, tmp_path):
     session = Session(tmp_path / "autosave.json")
     session.new(corpus, TINY.replace(embed_dim=8, hidden_dim=32, learning_rate=10.0, max_steps=5000))
