@@ -10,8 +10,9 @@ from charlm_tui.screens.main import MIN_SIZE
 from charlm_tui.widgets.generation_panel import GenerationPanel
 from charlm_tui.widgets.hyper_panel import HyperPanel
 from charlm_tui.widgets.loss_chart import LossChart
+from charlm_tui.widgets.paths import tilde_path
 from core.corpora import DEFAULT_CORPUS
-from core.session import Phase
+from core.session import Phase, data_home
 from core.settings import CUSTOM, RunConfig
 from test_app import (TINY, make_app, sampling, set_field, steps, stop_training, text_of, train_then_pause,
                       wait_for)
@@ -271,6 +272,30 @@ async def test_a_new_name_saves_as_json_beside_the_suggestion_and_load_offers_it
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert app.screen.query_one("#path", Input).value == str(saved)
+
+
+async def test_load_takes_a_bare_name_from_the_folder_save_puts_it_in_even_when_it_offers_the_autosave(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await a_paused_model(pilot)
+        folder, saved_step = data_home() / "checkpoints", app.session.step
+        folder.mkdir(parents=True)
+        app.session.save(folder / "mine.json")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.session.step > saved_step, what="more steps")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.main.phase is Phase.PAUSED, what="the pause")
+        app.session.autosave()  # as a relaunch finds it: ^O offers the autosave, outside that folder
+        app.main.last_checkpoint = None
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert app.screen.query_one("#path", Input).value == str(app.session.autosave_path)
+        caption = " ".join(label.render().plain for label in app.screen.query(".caption"))
+        assert f"relative paths are in {tilde_path(folder)}" in caption
+        await set_field(pilot, "#path", "mine.json")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.said_that(f"Loaded {folder / 'mine.json'}: step {saved_step:,}")
 
 
 async def test_the_lr_finder_sweeps_a_copy_and_one_key_applies_its_suggestion(tmp_path):

@@ -425,10 +425,11 @@ class MainScreen(Screen):
             self.notify(f"Saved {saved}")
 
     def action_load(self) -> None:
+        folder = data_home() / "checkpoints"  # where ^S saves: a bare name is looked for there, whatever is offered
         candidates = (self.last_checkpoint, self.session.autosave_path)  # the last one saved here, else the autosave
-        default = next((str(path) for path in candidates if path is not None and path.exists()),
-                       str(data_home() / "checkpoints") + "/")
-        ask_path = lambda: self.app.push_screen(PathScreen("Load checkpoint from:", default), self._load_from)  # noqa: E731
+        default = next((str(path) for path in candidates if path is not None and path.exists()), str(folder) + "/")
+        ask_path = lambda: self.app.push_screen(PathScreen("Load checkpoint from:", default, base=folder),  # noqa: E731
+                                                self._load_from)
         if self.session.unsaved_steps > 0:
             self.app.push_screen(
                 ConfirmScreen(f"Loading replaces the current model, whose last {self.session.unsaved_steps:,} steps "
