@@ -238,6 +238,22 @@ async def test_changing_the_architecture_asks_before_discarding(tmp_path):
         await stop_training(pilot)
 
 
+async def test_keeping_a_finished_model_over_changed_settings_asks_nothing_more(tmp_path):
+    app = make_app(tmp_path, config=TINY.replace(max_steps=30))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED, what="the run to finish")
+        await set_field(pilot, "#hidden_dim", "12")
+        await pilot.press("f5")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep it: the settings come back, and what it needs to go on is said, not asked
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and app.main.phase is Phase.FINISHED
+        assert app.query_one("#hidden_dim", Input).value == "8"
+        assert app.said_that("The budget is used up: its max steps (30) are done: raise max steps")
+
+
 def generated_after_heading(app) -> str:
     """The last sample asked for with F7: after its "step …" heading, before the novelty summary that follows it.
 

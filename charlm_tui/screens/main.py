@@ -246,7 +246,7 @@ class MainScreen(Screen):
         self.query_one(HyperPanel).fill((self.settings or run.config).with_fixed_of(run.config))
         self.query_one(CorpusPanel).corpus = run.corpus
         self._show_pending()
-        self._train_on()
+        self._train_on(offer_new=False)  # the learner has just chosen to keep it
 
     def _train_new(self) -> None:
         try:
@@ -267,11 +267,14 @@ class MainScreen(Screen):
         self.query_one(TrainingPanel).show_run(self.session)
         self._show_pending()
 
-    def _train_on(self) -> None:
+    def _train_on(self, offer_new: bool = True) -> None:
         """Start, resume, or extend (a finished or stopped model whose budget was raised)."""
         try:
             self.session.resume(self.settings)
         except SessionError as error:  # its budget is used up
+            if not offer_new:
+                self.notify(f"{error}", title="Kept", timeout=8)
+                return
             self.app.push_screen(ConfirmScreen(f"{error}\nOr discard this model ({self.session.step:,} steps) and train a "
                                            "new one?", yes="New model", no="Keep"),
                              lambda discard: self._train_new() if discard else None)
