@@ -21,7 +21,7 @@ from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, Setti
 
 
 PRINT_EVERY = Setting("print_every", "print every", "--print-every", int, "steps between progress lines",
-                      {"default": 50}, minimum=1, maximum=10**9)
+                      {"default": None}, minimum=1, maximum=10**9, optional=True, empty="about 100 lines a run")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         elif s.name != "length":  # --sample N says how many
             out.add_argument(s.flag, dest=s.name, type=_parser_of(s), default=s.default,
                              metavar=s.label.upper().replace(" ", "_"),
-                             help=f"{s.help} ({s.requirement()}) [{s.show(s.default) or 'off'}]")
+                             help=f"{s.help} ({s.requirement()}) [{s.show(s.default) or s.empty}]")
     out.add_argument("--prompt", default="", help="text the sample starts from [empty]")
     out.add_argument("--next", metavar="TEXT", default=None,
                      help="train nothing: print the model's odds for the character after TEXT (of --resume's checkpoint, "

@@ -129,7 +129,15 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return 1 if error or out.failure or not saved or session.phase is Phase.FAILED else 0
 
 
-def _train(session: Session, out: Output, print_every: int, stop: threading.Event) -> str | None:
+def progress_interval(steps: int | None) -> int:
+    """Steps between two progress lines when --print-every is not given: about 100 lines for a run of
+    `steps` (a round number, at least 50); a run without a step budget prints every 1,000."""
+    if steps is None:
+        return 1000
+    return max(50, int(round(steps / 100, -1)))
+
+
+def _train(session: Session, out: Output, print_every: int | None, stop: threading.Event) -> str | None:
     """Train to the end of the budget, a signal or a failure; what went wrong, if something did."""
     try:
         session.resume()
@@ -139,6 +147,7 @@ def _train(session: Session, out: Output, print_every: int, stop: threading.Even
     if stop.is_set():  # a signal, or an output that failed, between the check and the start
         session.pause()
     total = session.run.trainer.total_steps
+    print_every = print_every or progress_interval(total and total - session.step)
     try:
         for event in session.train():
             if not (isinstance(event, StepEvent) and event.step % print_every and event.step != total):

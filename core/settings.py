@@ -69,6 +69,7 @@ class Setting:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     optional: bool = False  # may be empty (None): no limit, or off
+    empty: str = "off"  # what an empty (optional) value means, in words
     fixed: bool = False  # fixed when a run starts: changing it needs a new model
     group: str = "training"  # "model" or "training"
 
@@ -86,7 +87,7 @@ class Setting:
         else:
             noun, shown = ("a whole number", "{:,.0f}") if self.kind is int else ("a number", "{:g}")
             accepted = f"{noun} from {shown.format(self.minimum)} to {shown.format(self.maximum)}"
-        return accepted + (" (empty: off)" if self.optional else "")
+        return accepted + (f" (empty: {self.empty})" if self.optional else "")
 
     def parse(self, text: str) -> Any:
         """The value typed as `text` (form or command line), or a SettingError."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from charlm_tui.cli import main
+from charlm_tui.headless import progress_interval
 from core.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,14 @@ def test_headless_600_steps_prints_falling_loss_and_exits_0():
     assert losses[-1] < losses[0] - 0.2, losses
     assert "training finished after 600 steps" in result.stdout
     assert "--- sample" in result.stdout
+
+
+def test_without_print_every_a_run_prints_about_100_progress_lines(capsys):
+    assert main(["--headless", "--corpus", "proverbs", "--context", "3", "--embed", "4", "--hidden", "8",
+                 "--steps", "12000", "--sample", "0"]) == 0
+    steps = [int(m) for m in re.findall(r"^step (\d+)/12000 ", capsys.readouterr().out, re.M)]
+    assert len(steps) == 100 and steps[:2] == [120, 240] and steps[-1] == 12000
+    assert [progress_interval(n) for n in (600, 12_345, 410_644, None)] == [50, 120, 4110, 1000]
 
 
 def test_json_lines_are_json(capsys):

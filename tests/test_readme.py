@@ -33,13 +33,15 @@ def test_the_readme_has_headless_examples():
 
 def run_commands(folder: Path, until: str | None = None) -> None:
     """The README's command lines in order, in one folder (a later example may use an earlier one's checkpoint),
-    up to the first that starts with `until`. Each headless training example gets a small step budget, larger
-    than the one before so a resumed run trains on."""
+    up to the first that starts with `until`. Each headless example gets a small step budget (in place of its
+    own), larger than the one before so a resumed run trains on."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(folder / "data")}
     for i, argv in enumerate(commands(), start=1):
         args = argv[1:]
-        if "--headless" in args and "--steps" not in args:
-            args += ["--steps", str(40 * i)]
+        if "--headless" in args:
+            budget = str(40 * i)
+            args = ([*args[:args.index("--steps") + 1], budget, *args[args.index("--steps") + 2:]] if "--steps" in args
+                    else [*args, "--steps", budget])
         result = subprocess.run([sys.executable, "-m", "charlm_tui.cli", *args], cwd=folder, capture_output=True,
                                 text=True, timeout=120, env=env)
         assert result.returncode == 0, f"{shlex.join(argv)}\n{result.stderr}"
