@@ -17,6 +17,10 @@ Each measurement runs in a fresh interpreter (this script, started again with a 
     those histories should stay under ~1 MB. tracemalloc slows training ~9×, so RSS comes from one
     untraced run and tracemalloc from a second, traced run (skipped with --quick).
 
+(c) Reading a run history of 10,000 lines (1,000 runs updated 10 times, full curves: ~33 MB), as the
+    Runs view and `charlm-tui runs` do (target ≤ 0.5 s); building the novelty index of tiny Shakespeare,
+    which the temperature columns and the generation panel need before their first summary (≤ 2 s).
+
     .venv/bin/python benchmarks/bench_data.py [--quick] [--json]
 """
 
@@ -36,7 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.corpora import resolve_corpus  # noqa: E402
 from core.data import load_corpus  # noqa: E402
+from core.history import RunLog, RunRecord  # noqa: E402
+from core.novelty import NoveltyIndex  # noqa: E402
 from core.run import Run  # noqa: E402
 from core.settings import RunConfig  # noqa: E402
 from common import verdict  # noqa: E402
@@ -46,6 +53,8 @@ LOAD_SECONDS_TARGET = 2.0
 MEMORY_FACTOR_TARGET = 10.0
 FLAT_BYTES_TARGET = 1_000_000
 MB = 1_000_000
+HISTORY_SECONDS_TARGET = 0.5
+NOVELTY_SECONDS_TARGET = 2.0
 
 
 def status_kb(field: str) -> int | None:
@@ -158,6 +167,27 @@ def bench_flatness(traced: bool, checkpoints=(1_000, 10_000)) -> list[dict]:
     return readings
 
 
+def measure_history_read(folder: Path) -> tuple[float, int]:
+    """Seconds to read 1,000 runs written 10 times each with full curves, and the file's size."""
+    log = RunLog(folder / "runs.jsonl")
+    with open(log.path, "wb") as f:
+        for i in range(1000):
+            stamp = f"2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000+00:00"
+            record = RunRecord(id=f"{i:032x}", started=stamp, updated=stamp,
+                               corpus={"name": "names", "fingerprint": "f00d", "path": None},
+                               settings=RunConfig().to_json(), engine="fused", parameters=14_603, steps=50_000,
+                               wall_seconds=60.0, curve=[[s * 390, 3.0 - s / 100] for s in range(1, 129)],
+                               validation=[[s * 1500, 2.0 + s / 1e4] for s in range(1, 33)],
+                               best_validation={"step": 48_000, "loss": 2.0}, final_validation=2.003,
+                               perplexity=7.41, stop_reason="finished")
+            f.write(record.to_line() * 10)
+    start = time.perf_counter()
+    runs, warnings = log.read()
+    elapsed = time.perf_counter() - start
+    assert len(runs) == 1000 and not warnings
+    return elapsed, log.path.stat().st_size
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the traced training run (tracemalloc makes it ~9× slower)")
@@ -216,6 +246,18 @@ def main(argv: list[str] | None = None) -> dict:
         print("  (tracemalloc run skipped: --quick)")
     blocks_net = b["blocks"] - a["blocks"] - (b["history_objects"] - a["history_objects"])
     print(f"  live Python memory blocks, net of the history's objects: {blocks_net:+,}")
+
+    print("(c) Reading the run history; the novelty index")
+    with tempfile.TemporaryDirectory() as folder:
+        seconds, size = measure_history_read(Path(folder))
+    figure("run history, 10,000 lines: read", seconds, "s", f"≤ {HISTORY_SECONDS_TARGET} s",
+           seconds <= HISTORY_SECONDS_TARGET, f"  {size / MB:.0f} MB, 1,000 runs: read in {seconds:.2f} s")
+    text = resolve_corpus("tinyshakespeare").text
+    start = time.perf_counter()
+    NoveltyIndex(text)
+    seconds = time.perf_counter() - start
+    figure("novelty index of tiny Shakespeare: build", seconds, "s", f"≤ {NOVELTY_SECONDS_TARGET} s",
+           seconds <= NOVELTY_SECONDS_TARGET, f"  novelty index of tiny Shakespeare built in {seconds:.2f} s")
 
     results = {"load": load, "flatness": {"plain": plain, "traced": traced}, "figures": figures}
     if args.json:

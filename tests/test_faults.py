@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import resource
 import select
 import shlex
 import signal
@@ -113,10 +114,11 @@ def make_fifo(path: Path) -> Path:
 
 
 @contextmanager
-def fifo_guard(*fifos: Path, after: float = 3.0):
+def fifo_guard(*fifos: Path, after: float = 2.0):
     """If the code under test blocks opening one of `fifos` for reading, open its other end after `after`
-    seconds so the reader wakes up; yields a function giving the seconds elapsed (assert it is small)."""
-    stop = threading.Event()
+    seconds so the reader wakes up; yields a function telling whether it had to (assert it did not). A fact,
+    not a duration: a loaded machine makes the code slow, never makes it open a FIFO."""
+    stop, woke = threading.Event(), threading.Event()
 
     def unblock():
         if stop.wait(after):
@@ -127,13 +129,14 @@ def fifo_guard(*fifos: Path, after: float = 3.0):
                     os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO while nobody reads
                 except OSError:
                     pass
+                else:
+                    woke.set()
             stop.wait(0.05)
 
     thread = threading.Thread(target=unblock, daemon=True)
     thread.start()
-    start = time.monotonic()
     try:
-        yield lambda: time.monotonic() - start
+        yield woke.is_set
     finally:
         stop.set()
         thread.join(2)
@@ -369,10 +372,10 @@ def start_training(app: Tui, steps: int = 100) -> None:
     assert app.wait_for("Help", 20), f"the app did not draw its footer:\n{app.text[-2000:]}"
     time.sleep(0.3)
     app.press(F5)
-    if not app.wait_for("steps/s", 10):
-        app.press(F5)  # a key sent before the app listened
-        assert app.wait_for("steps/s", 10), f"training did not start:\n{app.text[-2000:]}"
-    deadline = time.monotonic() + 10
+    if not app.wait_for("steps/s", 10) and not app.steps_shown():
+        app.press(F5)  # a key sent before the app listened (a second F5 to a training app would pause it)
+        assert app.wait_for("steps/s", 20), f"training did not start:\n{app.text[-2000:]}"
+    deadline = time.monotonic() + 30
     while app.steps_shown() < steps and time.monotonic() < deadline:
         time.sleep(0.1)
     assert app.steps_shown() >= steps
@@ -519,10 +522,9 @@ def test_a_bad_corpus_is_refused_at_once_by_the_command_line(tmp_path, kind):
     make, message = BAD_CORPORA[kind]
     path = make(tmp_path)
     before = state_of(path)
-    start = time.monotonic()
-    with fifo_guard(*tmp_path.glob("f*")):
+    with fifo_guard(*tmp_path.glob("f*")) as blocked:
         result = run_cli("--headless", *TINY, "--steps", "5", "--sample", "0", "--corpus", str(path), timeout=20)
-    assert time.monotonic() - start < 2.5, "it hung (the FIFO guard opened the other end after 3 s)"
+    assert not blocked(), "it hung on the FIFO (the guard opened the other end)"
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -538,15 +540,15 @@ async def test_bad_corpora_typed_in_the_app_are_refused_and_the_app_stays(tmp_pa
     failures = []
     async with app.run_test(size=(80, 24)) as pilot:
         for kind, path in paths.items():
-            with fifo_guard(*tmp_path.glob("f*"), after=2.0) as elapsed:
+            with fifo_guard(*tmp_path.glob("f*")) as blocked:
                 await type_into(pilot, "#corpus-path", str(path))
                 await pilot.press("enter")
                 await pilot.pause()
-                took = elapsed()
             error = app.query_one("#corpus-error")
             shown = text_of(error) if error.display else ""
-            if took > 1.5 or BAD_CORPORA[kind][1] not in shown or app.main.corpus.name != DEFAULT_CORPUS:
-                failures.append(f"{kind}: {took:.1f} s, corpus {app.main.corpus.name}, said {shown!r}")
+            if blocked() or BAD_CORPORA[kind][1] not in shown or app.main.corpus.name != DEFAULT_CORPUS:
+                failures.append(f"{kind}: {'froze on a FIFO, ' if blocked() else ''}corpus {app.main.corpus.name}, "
+                                f"said {shown!r}")
         assert app.return_code is None
     assert not failures, "\n".join(failures)
 
@@ -609,9 +611,10 @@ def test_save_to_a_bad_path_is_refused_before_training(tmp_path, corpus_file, ki
     make, message = BAD_SAVE_PATHS[kind]
     target = make(tmp_path, corpus_file)
     before = {p: state_of(p) for p in (target, corpus_file)}
-    with fifo_guard(*tmp_path.glob("pipe*")):
+    with fifo_guard(*tmp_path.glob("pipe*")) as blocked:
         result = run_cli("--headless", *TINY, "--steps", "100000", "--sample", "0", "--corpus", str(corpus_file),
                          "--save", str(target), timeout=20)
+    assert not blocked(), "it hung on a FIFO"
     assert result.returncode == 2, result.stdout[-500:] + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -631,11 +634,10 @@ async def test_save_to_a_bad_path_in_the_app_says_why_and_keeps_everything(tmp_p
         await train_a_little(pilot)
         for kind, target in targets.items():
             app.said.clear()
-            with fifo_guard(*tmp_path.glob("pipe*"), after=2.0) as elapsed:
+            with fifo_guard(*tmp_path.glob("pipe*")) as blocked:
                 await enter_path(pilot, "ctrl+s", target)
-                took = elapsed()
-            if took > 1.5 or not app.said_that(BAD_SAVE_PATHS[kind][1]) or not app.said_that("Not saved"):
-                failures.append(f"{kind}: {took:.1f} s, said {app.said}")
+            if blocked() or not app.said_that(BAD_SAVE_PATHS[kind][1]) or not app.said_that("Not saved"):
+                failures.append(f"{kind}: {'froze on a FIFO, ' if blocked() else ''}said {app.said}")
             if isinstance(app.screen, PathScreen):
                 await pilot.press("escape")
         assert app.return_code is None and app.session.unsaved_steps > 0
@@ -870,11 +872,12 @@ def _truncate(path: Path) -> None:
 def _check_refused(tmp_path, capsys, path: Path, message: str) -> None:
     """Refused by the session (the app's ^O, headless --resume) and by the command line, nothing written."""
     before = state_of(path)
-    with fifo_guard(path):
+    with fifo_guard(path) as blocked:
         with pytest.raises(CheckpointError) as refused:
             Session(tmp_path / "session-autosave.json").load(path)
         assert says(str(refused.value), message), str(refused.value)
         code, out, err = cli(capsys, "--headless", "--resume", str(path), "--steps", "40", "--sample", "0")
+    assert not blocked(), "it hung on a FIFO"
     assert code == 2, out + err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and says(lines[0], message), err
@@ -929,9 +932,9 @@ async def test_loading_a_bad_checkpoint_in_the_app_says_why(tmp_path, checkpoint
     write(checkpoint)
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        with fifo_guard(checkpoint, after=2.0) as elapsed:
+        with fifo_guard(checkpoint) as blocked:
             await enter_path(pilot, "ctrl+o", checkpoint)
-            assert elapsed() < 1.5, "the app froze"
+        assert not blocked(), "the app froze on a FIFO"
         await pilot.pause()
         assert app.return_code is None and app.session.run is None
         assert app.said_that("Not loaded") and app.said_that(message), app.said
@@ -956,9 +959,8 @@ TOO_BIG = {  # name: (flags, text the message must contain)
 @pytest.mark.parametrize("kind", TOO_BIG)
 def test_a_model_too_big_is_refused_at_once_with_the_estimate(kind):
     flags, message = TOO_BIG[kind]
-    start = time.monotonic()
-    result = run_cli("--headless", *flags, "--steps", "3", "--sample", "0", timeout=20)
-    assert time.monotonic() - start < 5  # nothing allocated first
+    result = run_cli("--headless", *flags, "--steps", "3", "--sample", "0", timeout=60,
+                     preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2**28, 2**28)))  # 256 MB: refused before allocating
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -968,10 +970,8 @@ async def test_the_form_refuses_a_model_too_big_with_the_estimate(tmp_path):
     huge = RunConfig(n_hidden=6, hidden_dim=1024, context_length=64, embed_dim=256, epochs=1)
     app = make_app(tmp_path, config=huge)
     async with app.run_test(size=(80, 24)) as pilot:
-        start = time.monotonic()
         await pilot.press("f5")
         await pilot.pause()
-        assert time.monotonic() - start < 2
         assert app.session.run is None
         assert app.said_that("Cannot start") and app.said_that("parameters"), app.said
 
@@ -1011,10 +1011,8 @@ def test_a_signal_mid_training_stops_and_saves_the_steps(tmp_path, name, save):
     args = [*TINY, "--steps", "10000000", "--print-every", "200", "--sample", "50"] + (["--save", str(target)] if save else [])
     with headless(*args) as proc:
         seen = int(proc.wait_for(r"^step ([\d,]+)").group(1).replace(",", ""))
-        sent = time.monotonic()
         proc.signal(sig)
-        code = proc.wait(5)
-        assert time.monotonic() - sent < 3
+        code = proc.wait(30)  # stopped between two steps: its 10,000,000 would take hours
         assert code in (0, 128 + sig), proc.stderr
         no_traceback(proc.stderr)
         steps = stopped_at(proc.stdout)
@@ -1082,19 +1080,16 @@ def test_sigkill_during_a_save_leaves_the_old_checkpoint_or_the_new_one(tmp_path
     assert target.read_bytes() == old or step_of(target) > 3
 
 
-def test_a_large_corpus_starts_at_once_and_answers_sigint(tmp_path):
-    """60 MB (the limit is 64): no work proportional to the corpus before the first step beyond reading it."""
+def test_a_large_corpus_trains_and_answers_sigint(tmp_path):
+    """60 MB (the limit is 64): it trains, stops on SIGINT and saves, and the corpus is left as it was."""
     corpus = tmp_path / "large.txt"
     corpus.write_bytes(b"the quick brown fox jumps over the lazy dog\n" * (60 * 2**20 // 44))
     before = state_of(corpus)
-    start = time.monotonic()
     with headless("--corpus", str(corpus), *TINY, "--steps", "10000000", "--print-every", "100", "--sample", "0",
                   "--save", str(tmp_path / "large.json")) as proc:
-        proc.wait_for(r"^step 100/", timeout=20)
-        assert time.monotonic() - start < 8, f"{time.monotonic() - start:.1f} s to the first steps"
-        sent = time.monotonic()
+        proc.wait_for(r"^step 100/", timeout=60)  # how fast: benchmarks/bench_data.py (a 5 MB corpus)
         proc.signal(signal.SIGINT)
-        assert proc.wait(5) in (0, 130) and time.monotonic() - sent < 2
+        assert proc.wait(30) in (0, 130)
         no_traceback(proc.stderr)
         assert step_of(tmp_path / "large.json") == stopped_at(proc.stdout) >= 100
     assert state_of(corpus) == before
@@ -1127,13 +1122,14 @@ def test_sigint_while_sampling_stops_it(tmp_path):
         proc.wait_for(r"saved to")
         time.sleep(0.3)
         proc.signal(signal.SIGINT)
-        code = proc.wait(1.5)
+        code = proc.wait(20)  # the whole sample would take a minute
         assert code in (0, 130)
         no_traceback(proc.stderr)
     assert step_of(tmp_path / "s.json") == 5
 
 
-def test_sigint_answers_within_a_second_and_a_half_at_any_size_allowed(tmp_path):
+def test_sigint_answers_within_a_step_at_any_size_allowed(tmp_path):
+    """The largest model allowed takes about a second a step: SIGINT ends the run after the step it is in."""
     with headless("--engine", "reference", "--context", "16", "--embed", "32", "--hidden", "192", "--steps", "100",
                   "--sample", "0", "--print-every", "1") as proc:
         deadline = time.monotonic() + 20
@@ -1143,13 +1139,12 @@ def test_sigint_answers_within_a_second_and_a_half_at_any_size_allowed(tmp_path)
             assert proc.wait(5) == 2 and "s a step" in proc.stderr, proc.stderr
             return
         time.sleep(0.2)  # inside the first step
-        sent = time.monotonic()
+        steps = re.findall(r"^step (\d+)/", proc.stdout, re.M)
         proc.signal(signal.SIGINT)
-        code = proc.wait(15)
-        took = time.monotonic() - sent
+        code = proc.wait(60)
         no_traceback(proc.stderr)
         assert code in (0, 130)
-        assert took < 1.5, f"SIGINT took {took:.1f} s"
+        assert stopped_at(proc.stdout) <= (int(steps[-1]) if steps else 0) + 1, proc.stdout[-500:]
 
 
 # ===============================================================================================
@@ -1271,11 +1266,10 @@ def test_a_fifo_keymap_does_not_hang_the_app(tmp_path):
               "        await pilot.pause()\n"
               "        print('STARTED', flush=True)\n"
               "asyncio.run(main())\n")
-    try:
+    with fifo_guard(keys) as blocked:
         result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
-                                timeout=4)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("the app hung at start-up") from None
+                                timeout=60)
+    assert not blocked(), "the app hung at start-up, reading the FIFO"
     assert "STARTED" in result.stdout and "keys.toml" in result.stdout, result.stdout + result.stderr
 
 

@@ -258,18 +258,16 @@ def test_a_history_that_cannot_be_written_never_stops_training(tmp_path):
     assert "could not be written" in tracker.error
 
 
-def test_reading_10000_lines_is_fast(tmp_path):
+def test_reading_10000_lines_keeps_each_run_once(tmp_path):
+    """A run written 10 times is read as its last line (how fast: benchmarks/bench_data.py)."""
     log = RunLog(tmp_path / "runs.jsonl")
     with open(log.path, "wb") as f:  # 1,000 runs of 10 updates, full curves: ~33 MB
         for i in range(1000):
             line = record(f"{i:032x}", started=f"2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000+00:00", points=128,
                           validation=[[s, 2.0 + s / 1e4] for s in range(32)]).to_line()
             f.write(line * 10)
-    start = time.perf_counter()
     runs, warnings = log.read()
-    elapsed = time.perf_counter() - start
     assert len(runs) == 1000 and warnings == []
-    assert elapsed < 0.5, elapsed
 
 
 # --- charlm-tui runs ---------------------------------------------------------------------------

@@ -1,4 +1,3 @@
-import time
 
 import pytest
 from hypothesis import given
@@ -109,10 +108,6 @@ def test_names_corpus_marks_real_and_invented_names():
     assert index.is_known_line("olivia") and not index.is_known_line("zqxvbrt")
 
 
-def test_the_tinyshakespeare_index_builds_quickly():
-    text = resolve_corpus("tinyshakespeare").text
-    start = time.perf_counter()
-    index = NoveltyIndex(text)
-    elapsed = time.perf_counter() - start
+def test_the_tinyshakespeare_index_is_by_word():  # how fast it builds: benchmarks/bench_data.py
+    index = NoveltyIndex(resolve_corpus("tinyshakespeare").text)
     assert index.unit == "word" and index.is_known_word("Romeo") and index.is_known_word("thou,")
-    assert elapsed < 2.0, f"{elapsed:.2f} s"  # about 0.05 s here; generous for slow machines
