@@ -42,6 +42,7 @@ from core.settings import RunConfig
 PANELS = (CorpusPanel, HyperPanel, TrainingPanel, GenerationPanel)  # a new panel: one module, one entry here
 GRID_MIN_SIZE = (140, 40)  # at least this many columns and rows: all four panels at once
 REFUSAL_TIMEOUT = 3  # seconds: a toast at 80×24 covers part of the form
+SHORT_HEIGHT = 30  # fewer rows: the training panel leaves its state line to the header (and its keys to the footer)
 MIN_SIZE = (78, 22)  # below this the form's fields lose their values: say so instead of showing them clipped
 
 
@@ -103,6 +104,7 @@ class MainScreen(Screen):
         """All four panels in a grid on a big terminal; two views (setup / watch) on a small one; below
         the smallest usable size, one line saying how big it must be (training goes on meanwhile)."""
         self.set_class(width >= GRID_MIN_SIZE[0] and height >= GRID_MIN_SIZE[1], "-grid")
+        self.set_class(height < SHORT_HEIGHT, "-short")
         too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.set_class(too_small, "-too-small")
         if too_small:
