@@ -24,7 +24,7 @@ from textual.filter import LineFilter, Monochrome
 from textual.screen import Screen
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from charlm_tui.keymap import APP_BINDINGS, BINDINGS, keymap_file, read_keymap
+from charlm_tui.keymap import APP_BINDINGS, BINDINGS, SCREEN_BINDINGS, keymap_file, read_keymap
 from charlm_tui.screens.dialogs import HelpScreen
 from charlm_tui.screens.main import MainScreen
 from charlm_tui.widgets.generation_panel import GenerationPanel
@@ -138,12 +138,13 @@ class CharLMApp(App):
         keys += [("^p", "Command palette: every action by name"), ("Tab / Shift+Tab", "Next / previous field")]
         if self.is_web:  # page scripts cannot keep these from the browser
             keys.append(("In a browser", "Ctrl+N and Ctrl+T open a window and a tab: click the Inside tab, or find "
-                                         "Inside and Temperatures in the palette (^p)"))
+                                         "Inside and Temperatures in the palette (^p). Ctrl+PgUp and Ctrl+PgDn "
+                                         "switch the browser's tabs: ← → on the Inside view's tabs choose a part"))
         self.push_screen(HelpScreen(keys))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for binding in BINDINGS:
+        for binding in APP_BINDINGS + SCREEN_BINDINGS:  # the Inside view's part keys only mean something there
             if binding.id not in ("help.alt", "quit"):
                 attempt = self.run_action if binding in APP_BINDINGS else self.main.attempt  # says why, when refused
                 yield SystemCommand(binding.description, f"{binding.tooltip} ({self.key_label(binding.id)})",

@@ -39,7 +39,14 @@ SCREEN_BINDINGS = [  # the main screen's: they do not apply while a dialog is op
     Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint", id="checkpoint.save"),
     Binding("ctrl+o", "load", "Load", tooltip="Load a checkpoint", id="checkpoint.load"),
 ]
-BINDINGS = APP_BINDINGS + SCREEN_BINDINGS
+PART_KEYS = Binding.Group("Part")  # one place in the footer for both
+INSIDE_BINDINGS = [  # the Inside view's own. Priority: before the context field's, which scroll it sideways
+    Binding("ctrl+pageup", "part(-1)", "Previous part", priority=True, group=PART_KEYS,
+            tooltip="Inside view, on tabs: the previous part", id="inside.previous"),
+    Binding("ctrl+pagedown", "part(1)", "Next part", priority=True, group=PART_KEYS,
+            tooltip="Inside view, on tabs: the next part", id="inside.next"),
+]
+BINDINGS = APP_BINDINGS + SCREEN_BINDINGS + INSIDE_BINDINGS
 
 
 def keymap_file() -> Path:

@@ -1,5 +1,6 @@
 """The Inside view (issue 14) in the app: a single step taken apart and recorded as training would have taken it, the
-odds as you type and as the temperature changes, the embedding map, the warning when a layer dies, Esc.
+odds as you type and as the temperature changes, the embedding map, the warning when a layer dies, the keys that
+switch parts and those the footer offers, Esc.
 Snapshots: pytest tests/test_inside_view.py --snapshot-update"""
 
 import io
@@ -207,6 +208,57 @@ async def test_the_temperature_keys_flatten_and_sharpen_the_bars(checkpoint, tmp
         greedy = next_char_odds(frozen, vocab, "", 0.0).odds
         assert top_lines()[0].startswith(f" {shown(greedy[0][0])} 100.0% ██")
         assert "greedy" in text_of(screen, "#temperature")
+
+
+# --- the keys ---
+
+
+def offered(screen) -> set[str]:
+    """The keys the footer offers now."""
+    return {key for key, active in screen.active_bindings.items() if active.binding.show}
+
+
+async def test_the_part_keys_switch_parts_also_while_typing_a_context(checkpoint, tmp_path):
+    async with app_on(checkpoint, tmp_path).run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot)
+        tabs, field = screen.query_one(Tabs), screen.query_one("#context", Input)
+        await pilot.press("ctrl+pagedown")
+        assert tabs.active == "odds"
+        context = "emma" * 8  # longer than the field: it scrolls sideways
+        await pilot.press(*context)
+        assert field.has_focus and field.value == context
+        await pilot.press("ctrl+pagedown")  # ← → would move the text cursor here
+        assert tabs.active == "map" and field.value == context and tabs.has_focus  # ← → choose again
+        await pilot.press("ctrl+pageup", "ctrl+pageup", "ctrl+pageup")
+        assert tabs.active == "graph"  # round from the first part to the last
+        await settled(pilot)
+
+
+async def test_the_footer_offers_the_keys_that_work_here(checkpoint, tmp_path):
+    async with app_on(checkpoint, tmp_path).run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot)
+        assert {"s", "ctrl+pageup", "ctrl+pagedown"} <= offered(screen)
+        await pilot.press("ctrl+pagedown")
+        assert "s" not in offered(screen)  # on the Odds tab, s is typed into the context field
+        await pilot.press("s")
+        assert screen.query_one("#context", Input).value == "s" and "s" not in offered(screen)
+        assert {"ctrl+pageup", "ctrl+pagedown"} <= offered(screen)
+        await pilot.press("escape")  # out of the field, on the Odds tab still
+        assert "s" not in offered(screen) and screen.query_one(Tabs).has_focus  # ← → choose a part
+        await pilot.press("ctrl+pageup")
+        assert "s" in offered(screen)
+
+        await pilot.resize_terminal(160, 48)  # the grid: every part at once
+        await settled(pilot)
+        assert "s" in offered(screen) and not {"ctrl+pageup", "ctrl+pagedown"} & offered(screen)
+        await pilot.click("#context")
+        assert "s" not in offered(screen)
+        await pilot.press("escape")
+        assert "s" in offered(screen)
+
+        await pilot.press("f1")
+        keys = dict(pilot.app.screen.keys)
+        assert "next part" in keys["^pgdn"] and "previous part" in keys["^pgup"]
 
 
 # --- the map, the health, the graph ---

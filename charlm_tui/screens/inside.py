@@ -5,8 +5,8 @@ The maths runs in one thread worker of the screen (group "inside"): every few se
 one snapshot and works out from it what the visible parts need (`Reader`), and `s` takes a single step there. The CPU
 a reading takes is taken from training (they share the GIL), so readings come REFRESH_INTERVAL apart, or further when
 they cost more than READING_SHARE of the time. Typing a context recomputes only the odds, on the UI thread, from the
-last snapshot (a tenth of a millisecond). A small terminal shows one part at a time on tabs; from GRID_MIN_SIZE all
-five share a grid.
+last snapshot (a tenth of a millisecond). A small terminal shows one part at a time on tabs (ctrl+pageup and
+ctrl+pagedown switch them from anywhere, the context field too); from GRID_MIN_SIZE all five share a grid.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static, Tab, Tabs
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
+from charlm_tui.keymap import INSIDE_BINDINGS
 from charlm_tui.widgets.embedding_map import EmbeddingMap
 from charlm_tui.widgets.ordered_input import OrderedInput
 from core.inside import (Gradient, LayerHealth, LayerStep, MapPoint, StepReport, embedding_map, evenly_spaced,
@@ -462,15 +463,21 @@ PHASE_WORDS = {  # what the status line says in each phase, and what the keys do
 }
 
 
+TEMPERATURE_KEYS = Binding.Group("Temp")  # one place in the footer for both: with the part keys, it fits 80 columns
+
+
 class InsideScreen(Screen):
     """Inside `session`'s model (which must exist): one step taken apart, the next character's odds, the embedding
     map, layer health and the graph. Esc closes (from the context field: leaves it first)."""
 
     BINDINGS = [
+        *INSIDE_BINDINGS,  # first in the footer, where it shows them anyway while the context field has the focus
         Binding("s", "step", "One step", tooltip="Take exactly one training step of the paused model, taken apart"),
         Binding("f5", "toggle_training", "Train", tooltip="Start, pause or resume training", id="train.toggle"),
-        Binding("f9", "temperature(-1)", "Cooler", tooltip="The odds' temperature down: sharper", id="sample.cooler"),
-        Binding("f10", "temperature(1)", "Hotter", tooltip="The odds' temperature up: flatter", id="sample.warmer"),
+        Binding("f9", "temperature(-1)", "Cooler", tooltip="The odds' temperature down: sharper", id="sample.cooler",
+                group=TEMPERATURE_KEYS),
+        Binding("f10", "temperature(1)", "Hotter", tooltip="The odds' temperature up: flatter", id="sample.warmer",
+                group=TEMPERATURE_KEYS),
         Binding("escape", "close", "Close", tooltip="Back to training"),
     ]
     AUTO_FOCUS = None  # not the context field: s would type there (on tabs, the tabs take the focus)
@@ -554,6 +561,7 @@ class InsideScreen(Screen):
         active = self.query_one("#part-tabs", Tabs).active
         for part in self.parts:
             part.display = self.has_class("-grid") or part.NAME == active
+        self.refresh_bindings()  # the keys offered depend on the parts shown (check_action)
         self._refresh(at_once=True)
 
     def _reveal(self, name: str) -> None:
@@ -567,14 +575,34 @@ class InsideScreen(Screen):
 
     # --- keys ---
 
+    @property
+    def _on_odds_tab(self) -> bool:
+        return not self.has_class("-grid") and self.query_one(OddsPart).display
+
     def on_key(self, event: Key) -> None:
         """On the Odds tab, typing goes into the context field wherever the focus is."""
         field = self.query_one("#context", Input)
-        if event.is_printable and not field.has_focus and not self.has_class("-grid") and \
-                self.query_one(OddsPart).display:
+        if event.is_printable and not field.has_focus and self._on_odds_tab:
             event.stop()
             field.focus()
             field.insert_text_at_cursor(event.character)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer offers s where it steps (Textual leaves it out while the context field has the focus)."""
+        if action == "step":
+            return not self._on_odds_tab  # s is typed into the context field there
+        if action == "part":
+            return not self.has_class("-grid")  # the grid shows every part
+        return True
+
+    def action_part(self, direction: int) -> None:
+        """The next or previous part's tab, and the focus on the tabs (from the context field: ← → choose again)."""
+        tabs = self.query_one("#part-tabs", Tabs)
+        tabs.focus()
+        if direction > 0:
+            tabs.action_next_tab()
+        else:
+            tabs.action_previous_tab()
 
     def action_step(self) -> None:
         self._reveal(StepPart.NAME)
@@ -600,7 +628,8 @@ class InsideScreen(Screen):
 
     async def action_close(self) -> None:
         if self.focused is self.query_one("#context", Input):
-            self.set_focus(None)  # back to the screen's keys
+            # back to the screen's keys; on tabs, to the tabs: ← → choose a part
+            self.set_focus(None if self.has_class("-grid") else self.query_one("#part-tabs", Tabs))
             return
         if self._stepping and self._worker is not None:
             try:
