@@ -46,7 +46,8 @@ PANEL_HELP = (  # (panel, what it shows, for someone learning how a language mod
      "One step at a time (s, paused): the example, the odds of its target before and after, and per layer the "
      "gradient and how far the update moved it. The next character's odds for any context you type. The embedding "
      "map: similar characters end up near each other. Layer health: dead or saturated units. The graph the engine "
-     "builds for one example."),
+     "builds for one example. Below 140×40 each part has a tab: ^PgUp and ^PgDn switch parts, also while you type a "
+     "context (← → too, on the tabs)."),
 )
 
 
