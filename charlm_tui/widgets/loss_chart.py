@@ -179,6 +179,8 @@ class StepLossChart(Widget):
     or the theme changed."""
 
     STYLE_CLASSES: tuple[str, ...] = ()  # component classes whose styles `_redraw` receives, in this order
+    X_NAME = "step"  # written at the x axis's right end
+    X_AXIS: type[StepAxis] = StepAxis  # the x tick labels (a formatter with a static `label`)
 
     DEFAULT_CSS = """
     StepLossChart {
@@ -203,13 +205,13 @@ class StepLossChart(Widget):
         self.legend_text = ""  # the legend line as drawn, plain
         self._drawn: tuple | None = None  # what the plot shows now
         self._loss_axis = LossAxis()
-        self._step_axis = StepAxis()
+        self._x_axis = self.X_AXIS()
 
     def compose(self) -> ComposeResult:
         yield LossPlot(allow_pan_and_zoom=False)
         self._legend = Static("", classes="loss-chart--label", markup=False)
         self._y_label = Static("loss", classes="loss-chart--label", markup=False)
-        self._x_label = Static("step", classes="loss-chart--label", markup=False)
+        self._x_label = Static(self.X_NAME, classes="loss-chart--label", markup=False)
         yield self._legend
         yield self._y_label
         yield self._x_label
@@ -217,8 +219,8 @@ class StepLossChart(Widget):
     def on_mount(self) -> None:
         plot = self.query_one(LossPlot)
         plot.margin_top = 0  # the legend sits on the plot's top border instead
-        plot.margin_bottom = 1  # one row of step ticks; "step" is written at its right end
-        plot.set_x_formatter(self._step_axis)
+        plot.margin_bottom = 1  # one row of x ticks; X_NAME is written at its right end
+        plot.set_x_formatter(self._x_axis)
         plot.set_y_formatter(self._loss_axis)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._update())
 
@@ -264,12 +266,12 @@ class StepLossChart(Widget):
 
     def _axes(self, losses: list[float], steps: list[float]) -> tuple[LossPlot, Frame]:
         """The plot, cleared, with its axes set to hold these losses (as plotted) and steps."""
-        width, height = self.size
+        height = self.size.height
         plot = self.query_one(LossPlot)
         plot.clear()
 
         # y range and ticks (in loss), then in plotted units
-        data_rows = max(height - 3, 1)  # the plot's height less its two border rows and the step ticks
+        data_rows = max(height - 3, 1)  # the plot's height less its two border rows and the x ticks
         if losses:
             low, high = min(losses), max(losses)
             span = high - low
@@ -296,21 +298,25 @@ class StepLossChart(Widget):
         plot.set_ylimits(low, high)
         plot.set_yticks(ticks)
 
-        # x range and ticks
-        x_low, x_high, x_ticks = 0.0, 1.0, []
-        if steps:
-            x_low, x_high = min(steps), max(steps)
-            if 0 <= x_low <= 0.1 * x_high or x_low == x_high:
-                x_low = min(x_low, 0.0)  # a run from its start: the axis starts at step 0
-            x_high = max(x_high, x_low + 1)
-            columns = max(width - margin - 2, 1)
-            x_high += (x_high - x_low) / (2 * columns)  # half a column more: the last step off the right border
-            label_width = max(len(StepAxis.label(x_high)), len(StepAxis.label(x_low))) + 3
-            x_ticks, _ = linear_ticks(x_low, x_high, max(2, min(10, columns // label_width)), least_step=1)
-            x_ticks = [t for t in x_ticks if self._x_label_end(t, x_low, x_high, margin, width) <= width - 6]
+        x_low, x_high, x_ticks = self._x_scale(steps, margin)
         plot.set_xlimits(x_low, x_high)
         plot.set_xticks(x_ticks)
         return plot, Frame(margin, low, high, data_rows, x_low, x_high)
+
+    def _x_scale(self, steps: list[float], margin: int) -> tuple[float, float, list[float]]:
+        """The x range and its ticks for these steps: round steps whose labels end clear of "step"."""
+        if not steps:
+            return 0.0, 1.0, []
+        width = self.size.width
+        x_low, x_high = min(steps), max(steps)
+        if 0 <= x_low <= 0.1 * x_high or x_low == x_high:
+            x_low = min(x_low, 0.0)  # a run from its start: the axis starts at step 0
+        x_high = max(x_high, x_low + 1)
+        columns = max(width - margin - 2, 1)
+        x_high += (x_high - x_low) / (2 * columns)  # half a column more: the last step off the right border
+        label_width = max(len(StepAxis.label(x_high)), len(StepAxis.label(x_low))) + 3
+        x_ticks, _ = linear_ticks(x_low, x_high, max(2, min(10, columns // label_width)), least_step=1)
+        return x_low, x_high, [t for t in x_ticks if self._x_label_clear(t, x_low, x_high, margin)]
 
     def _distinct_rows(self, ticks: list[float], low: float, high: float, rows: int) -> list[float]:
         """The ticks that fall on distinct rows inside the plot (as PlotWidget places them)."""
@@ -322,16 +328,17 @@ class StepLossChart(Widget):
                 kept.append(t)
         return kept
 
-    def _x_label_end(self, tick: float, low: float, high: float, margin: int, width: int) -> int:
-        """The column after the last character of a step tick's label (centred on the tick, as PlotWidget does)."""
+    def _x_label_clear(self, tick: float, low: float, high: float, margin: int) -> bool:
+        """Whether an x tick's label (centred on the tick, as PlotWidget does) ends a blank column before X_NAME."""
+        width = self.size.width
         columns = width - margin - 2
         x = 1 + math.floor((tick - low) / (high - low) * columns) + margin
-        text = StepAxis.label(tick)
-        return x - len(text) // 2 + (1 if len(text) % 2 == 0 else 0) + len(text)
+        text = self.X_AXIS.label(tick)
+        return x - len(text) // 2 + (1 if len(text) % 2 == 0 else 0) + len(text) <= width - len(self.X_NAME) - 2
 
     def _place_labels(self, margin: int, legends: Sequence[Text]) -> None:
         """The first of `legends` (longest wording first) that fits on the plot's top border, or the last; "loss"
-        and "step" in the corners."""
+        and X_NAME in the corners."""
         width, height = self.size
         room = max(width - margin - 3, 0)
         if self.log_y:
@@ -346,7 +353,7 @@ class StepLossChart(Widget):
         self._legend.styles.offset = (margin + 1, 0)
         self._legend.styles.max_width = max(width - margin - 2, 1)
         self._y_label.styles.offset = (margin - 5, 0)  # right-aligned with the tick labels
-        self._x_label.styles.offset = (width - 4, height - 1)
+        self._x_label.styles.offset = (width - len(self.X_NAME), height - 1)
 
 
 class LossChart(StepLossChart):
