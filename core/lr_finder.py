@@ -118,6 +118,18 @@ class LRFinderResult:
         return rounded if self.lr_min <= rounded <= lowest.lr else exact
 
     @property
+    def plot_range(self) -> tuple[float, float] | None:
+        """The smoothed losses worth plotting, (lowest, top): the start and the fall, from the highest smoothed loss
+        before the lowest down to the lowest (after the warm-up both; at least 5% of the lowest apart). The rise
+        past the lowest goes above `top` — a diverged tail can reach 20 times the loss, and plotting all of it would
+        flatten the fall into one row. None if no step was taken."""
+        lowest = self.lowest
+        if lowest is None:
+            return None
+        top = max(row.smoothed for row in self.settled_rows if row.step <= lowest.step)
+        return lowest.smoothed, max(top, lowest.smoothed * 1.05)
+
+    @property
     def note(self) -> str:
         """A caveat on the suggestion, when the sweep gives reason for one ("" otherwise)."""
         lowest = self.lowest

@@ -206,3 +206,13 @@ def test_cli_lr_find_refuses_bad_combinations_in_one_line(flags, message, capsys
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_the_plotted_range_is_the_start_and_the_fall_not_the_diverged_tail():
+    # the warm-up row (5.0, one example) and the rise after the lowest (up to 40) are above the range
+    result = made([5.0, 3.3, 3.1, 2.5, 2.0, 2.4, 9.0, 40.0], stop="diverged", warmup=1)
+    assert result.plot_range == (2.0, 3.3)
+    flat = made([2.0, 2.0, 2.0])
+    low, high = flat.plot_range
+    assert low == 2.0 and high > 2.0  # a curve with no fall still gets a range
+    assert made([]).plot_range is None

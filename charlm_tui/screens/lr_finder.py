@@ -1,18 +1,16 @@
-"""The learning-rate finder as a dialog: the sweep runs in this screen's thread worker on a copy of the
-model, then the loss is plotted against the learning rate with the suggestion, which one key applies."""
+"""The learning-rate finder as a dialog: the sweep runs in this screen's thread worker on a copy of the model, then the
+smoothed loss is plotted against the learning rate (LRChart) with the suggestion, which one key applies."""
 
 from __future__ import annotations
-
-import math
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
-from textual_plot import HiResMode, PlotWidget
+from textual.widgets import Static
 
+from charlm_tui.widgets.lr_chart import LRChart
 from core.lr_finder import LRFinderResult, find_lr
 from core.run import Run
 
@@ -29,11 +27,8 @@ class LRFinderScreen(ModalScreen[float | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="lr-finder"):
-            yield Label("[b]Learning-rate finder[/]: a step at each lr from 1e-4 to 1, on a copy of the model")
-            plot = PlotWidget(allow_pan_and_zoom=False, id="lr-plot")
-            plot.set_xlabel("log10(lr)")
-            plot.set_ylabel("loss")
-            yield plot
+            yield Static("[b]Learning-rate finder[/]: a step at each lr from 0.0001 to 1, on a copy of the model")
+            yield LRChart(id="lr-plot")
             yield Static("sweeping…", id="lr-verdict")
 
     def on_mount(self) -> None:
@@ -48,18 +43,14 @@ class LRFinderScreen(ModalScreen[float | None]):
         if not self.is_mounted:  # closed while it swept
             return
         self.result = result
-        plot = self.query_one(PlotWidget)
-        x = [math.log10(row.lr) for row in result.rows]
-        plot.plot(x, [row.loss for row in result.rows], hires_mode=HiResMode.BRAILLE, line_style="grey50")
-        plot.plot(x, [row.smoothed for row in result.rows], hires_mode=HiResMode.BRAILLE, line_style="bold cyan")
+        self.query_one(LRChart).show(result)
         lowest, suggestion = result.lowest, result.suggestion
         words = [result.message]
-        if lowest is not None:
-            words.append(f"lowest smoothed loss {lowest.smoothed:.3f} at lr {lowest.lr:.3g}")
         if result.note:
             words.append(result.note)
         if suggestion is not None:
-            words.append(f"[b]suggested lr {suggestion:g}[/] (a tenth of that): [b]a[/] applies it, Esc closes")
+            words.append(f"lowest smoothed loss {lowest.smoothed:.3f} at lr {lowest.lr:.3g}: [b]suggested lr "
+                         f"{suggestion:g}[/], a tenth of it · [b]a[/] applies it, Esc closes")
         else:
             words.append("no suggestion: Esc closes")
         self.query_one("#lr-verdict", Static).update("\n".join(words))
