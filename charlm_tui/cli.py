@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "or a new model's first weights), likeliest first, at --temperature, and exit (implies --headless)")
     out.add_argument("--lr-find", action="store_true", default=False,
                      help=f"train nothing: sweep the learning rate from {LR_MIN:g} to {LR_MAX:g} over {LR_STEPS} steps "
-                     "on a copy of the model (of --resume's checkpoint, which stays untouched), print the losses and "
-                     "a suggested --lr, and exit (implies --headless; with --json, every step as a JSON line)")
+                     "on a new model's weights (with --resume, fresh weights of the checkpoint's settings), print "
+                     "the losses and a suggested --lr, and exit (implies --headless; with --json, every step as a JSON "
+                     "line)")
     return parser
 
 

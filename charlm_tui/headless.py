@@ -18,6 +18,7 @@ from core.data import CorpusError
 from core.inside import next_char_odds, shown
 from core.lr_finder import find_lr
 from core.novelty import NoveltyStats, novelty_index
+from core.run import Run
 from core.sampling import Sampler, prepare_prompt
 from core.session import Phase, Session, SessionError, data_home
 from core.settings import TEMPERATURE, SettingError
@@ -245,22 +246,24 @@ def run_next(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def run_lr_find(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """--lr-find: sweep the learning rate on a copy of the run's model (new, or --resume's), print the
-    table and the suggestion (or every step as JSON), and exit; nothing is trained or saved."""
+    """--lr-find: sweep the learning rate on a new model's weights (with --resume, fresh weights of the checkpoint's
+    settings), print the table and the suggestion (or every step as JSON), and exit; nothing is trained or saved."""
     try:
         session = _open(args)
     except (CorpusError, CheckpointError, SettingError, SessionError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    run = session.run
+    run, trained_step = session.run, session.run.trainer.state.step
+    if getattr(args, "resume", None):
+        run = Run.new(run.corpus, run.config)  # fresh weights of its settings: see core.lr_finder on trained ones
     out = Output(args.json, lambda: None)
     batch = run.config.batch_size
     if not args.json:
         out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
                 f"{len(run.trainer.train_examples):,} training examples")
-        start = (f"the checkpoint's weights at step {run.trainer.state.step:,}" if getattr(args, "resume", None)
-                 else "its initial weights")
-        out.say(f"model: {run.model.num_parameters():,} parameters; the sweep trains a copy of {start}, "
-                "which stay as they are")
+        start = (f"fresh weights of the checkpoint's settings, not its trained ones (step {trained_step:,}): the "
+                 "suggestion is an lr to train them from the start" if getattr(args, "resume", None)
+                 else "a copy of its initial weights, which stay as they are")
+        out.say(f"model: {run.model.num_parameters():,} parameters; the sweep trains {start}")
     try:
         result = find_lr(run, seed=run.config.seed)
     except ValueError as error:

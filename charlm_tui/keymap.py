@@ -26,8 +26,8 @@ SCREEN_BINDINGS = [  # the main screen's: they do not apply while a dialog is op
             "the embedding map, layer health, the graph", id="inside.show"),
     Binding("f5", "toggle_training", "Train", tooltip="Start, pause or resume training", id="train.toggle"),
     Binding("f6", "stop_training", "Stop", tooltip="Stop training (keeps the model)", id="train.stop"),
-    Binding("ctrl+r", "find_lr", "Find lr", show=False, tooltip="Learning-rate finder: sweep the lr on a copy of the model "
-            "and suggest one (a applies it)", id="lr.find"),
+    Binding("ctrl+r", "find_lr", "Find lr", show=False, tooltip="Learning-rate finder: sweep the lr on fresh weights "
+            "of the model's settings and suggest one (a applies it)", id="lr.find"),
     Binding("f7", "generate", "Sample", tooltip="Generate text from the current weights", id="sample.start"),
     Binding("ctrl+t", "compare_temperatures", "Temperatures", show=False, tooltip="Temperatures side by side: "
             "samples at several temperatures from one snapshot, with how much of each is new", id="sample.compare"),

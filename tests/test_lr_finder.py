@@ -182,7 +182,7 @@ def test_cli_lr_find_json_lines_parse(capsys):
     assert len(events) == len(rows) + 1
 
 
-def test_cli_lr_find_sweeps_from_a_checkpoint_and_leaves_it(tmp_path, capsys):
+def test_cli_lr_find_sweeps_fresh_weights_of_a_checkpoints_settings_and_leaves_it(tmp_path, capsys):
     ckpt = tmp_path / "c.json"
     assert main(["--headless", "--corpus", "names", "--hidden", "16", "--steps", "30", "--sample", "0",
                  "--save", str(ckpt)]) == 0
@@ -190,7 +190,10 @@ def test_cli_lr_find_sweeps_from_a_checkpoint_and_leaves_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["--lr-find", "--resume", str(ckpt)]) == 0
     out = capsys.readouterr().out
-    assert "a copy of the checkpoint's weights at step 30" in out and "suggested lr: " in out
+    assert "fresh weights of the checkpoint's settings, not its trained ones (step 30)" in out
+    config = load_checkpoint(ckpt).config
+    fresh = find_lr(Run.new(resolve_corpus("names"), config), seed=config.seed)
+    assert f"suggested lr: {fresh.suggestion:g} " in out  # the lr to train these settings from the start
     assert ckpt.read_bytes() == before and load_checkpoint(ckpt).state.step == 30
 
 

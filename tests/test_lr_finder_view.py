@@ -1,9 +1,13 @@
 """The learning-rate finder's plot and screen: the plot keeps to the useful part of the curve (the diverged tail
-is cut off at the top, and said so), lr on a log scale with round ticks."""
+is cut off at the top, and said so), lr on a log scale with round ticks, and the screen says what the sweep
+started from."""
 
 from textual.app import App, ComposeResult
 
 from charlm_tui.widgets.lr_chart import LRChart
+from core.lr_finder import find_lr
+from core.run import Run
+from test_app import TINY, make_app, text_of, wait_for
 from test_loss_chart import settle, tick_rows
 from test_lr_finder import made
 
@@ -37,3 +41,28 @@ async def test_the_plot_runs_from_the_lowest_loss_to_the_start_and_cuts_the_dive
         legend = app.query_one(LRChart).legend_text
         assert "off the top from lr 0.4" in legend, legend  # the first lr past the start's loss
 
+
+async def test_on_a_trained_model_the_sweep_starts_from_fresh_weights_and_says_so(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        session = app.session
+        session.new(app.main.corpus, app.main.settings)
+        session.start()
+        for _ in session.train(max_steps=300):
+            pass
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: getattr(app.screen, "result", None) is not None, what="the sweep")
+        fresh = find_lr(Run.new(app.main.corpus, TINY), seed=TINY.seed)
+        assert app.screen.result.rows == fresh.rows  # the weights this model started from, not its trained ones
+        said = " ".join(text_of(widget) for widget in app.screen.query("#lr-finder Static"))
+        assert "fresh weights of this model's settings, not its trained ones (step 300)" in " ".join(said.split())
+        assert session.step == 300
+
+
+async def test_without_a_model_the_sweep_says_it_starts_from_the_forms_settings(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: getattr(app.screen, "result", None) is not None, what="the sweep")
+        said = " ".join(text_of(widget) for widget in app.screen.query("#lr-finder Static"))
+        assert "fresh weights of the form's settings" in " ".join(said.split())

@@ -30,7 +30,7 @@ PANEL_HELP = (  # (panel, what it shows, for someone learning how a language mod
      "perplexity = e^loss: roughly how many characters the model is choosing between; 1 is certain, the "
      "vocabulary size is guessing. The chart: the smoothed training loss and val against the step, the best val "
      "marked ◆ (^L: log scale). The line under the numbers says in words whether val is still falling. lr: the "
-     "step size, on its schedule; ^R sweeps a copy of the model to suggest one."),
+     "step size, on its schedule; ^R sweeps fresh weights of these settings to suggest one."),
     ("Generation",
      "The model writes one character at a time. temperature: below 1 sharper and safer, above 1 flatter and "
      "wilder, 0 always the likeliest. top-k: only the k likeliest characters (empty or all: every character). "

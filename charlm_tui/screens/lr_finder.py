@@ -1,4 +1,4 @@
-"""The learning-rate finder as a dialog: the sweep runs in this screen's thread worker on a copy of the model, then the
+"""The learning-rate finder as a dialog: the sweep runs in this screen's thread worker on fresh weights, then the
 smoothed loss is plotted against the learning rate (LRChart) with the suggestion, which one key applies."""
 
 from __future__ import annotations
@@ -16,18 +16,22 @@ from core.run import Run
 
 
 class LRFinderScreen(ModalScreen[float | None]):
-    """Dismissed with the suggested learning rate when `a` applies it, None on Esc."""
+    """Dismissed with the suggested learning rate when `a` applies it, None on Esc. `run` is a new run to sweep;
+    `trained_step`, the step of the model whose settings it has (None: the form's settings, no model yet)."""
 
     BINDINGS = [Binding("a", "apply", "Apply the suggestion"), Binding("escape", "dismiss(None)", "Close")]
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, trained_step: int | None = None):
         super().__init__()
         self.run = run
+        self.trained_step = trained_step
         self.result: LRFinderResult | None = None
 
     def compose(self) -> ComposeResult:
+        start = ("the form's settings" if self.trained_step is None
+                 else f"this model's settings, not its trained ones (step {self.trained_step:,})")
         with Vertical(classes="dialog", id="lr-finder"):
-            yield Static("[b]Learning-rate finder[/]: a step at each lr from 0.0001 to 1, on a copy of the model")
+            yield Static(f"[b]Learning-rate finder[/]: a step per lr, 0.0001 to 1, on fresh weights of {start}")
             yield LRChart(id="lr-plot")
             yield Static("sweeping…", id="lr-verdict")
 
@@ -50,7 +54,7 @@ class LRFinderScreen(ModalScreen[float | None]):
             words.append(result.note)
         if suggestion is not None:
             words.append(f"lowest smoothed loss {lowest.smoothed:.3f} at lr {lowest.lr:.3g}: [b]suggested lr "
-                         f"{suggestion:g}[/], a tenth of it · [b]a[/] applies it, Esc closes")
+                         f"{suggestion:g}[/], a tenth of it, to train from the start · [b]a[/] applies it, Esc closes")
         else:
             words.append("no suggestion: Esc closes")
         self.query_one("#lr-verdict", Static).update("\n".join(words))

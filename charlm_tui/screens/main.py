@@ -337,15 +337,18 @@ class MainScreen(Screen):
         self.app.push_screen(screen, lambda _: setattr(self, "compared_temperatures", screen.temperatures))
 
     def action_find_lr(self) -> None:
-        """Sweep the current model (or a new one from the form, on the chosen corpus) and offer the suggestion."""
+        """Sweep fresh weights of the current model's settings (or of the form's, on the chosen corpus) and offer the
+        suggestion, an lr to train them from the start (not the trained weights: see core.lr_finder)."""
         run = self.session.run
-        if run is None:
-            if self.settings is None or self.corpus is None:
-                self.notify("Fix the hyperparameters first:\n" + "\n".join(self.query_one(HyperPanel).problems),
-                            severity="error", title="Cannot sweep")
-                return
-            run = Run.new(self.corpus, self.settings)
-        self.app.push_screen(LRFinderScreen(run), self._apply_lr)
+        if run is not None:
+            fresh = Run.new(run.corpus, run.config)
+            self.app.push_screen(LRFinderScreen(fresh, run.trainer.state.step), self._apply_lr)
+            return
+        if self.settings is None or self.corpus is None:
+            self.notify("Fix the hyperparameters first:\n" + "\n".join(self.query_one(HyperPanel).problems),
+                        severity="error", title="Cannot sweep")
+            return
+        self.app.push_screen(LRFinderScreen(Run.new(self.corpus, self.settings)), self._apply_lr)
 
     def _apply_lr(self, lr: float | None) -> None:
         if lr is not None:
