@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from typing import Callable
@@ -94,12 +95,15 @@ def sample_loop(sampler: Sampler, prompt: Prompt, length: int, temperature: floa
     post(GenerationFinished(generation, cancel.is_set()))
 
 
-def measure_speed(run: Run, steps: int, post: Post) -> None:
-    """Time a few steps of a throwaway run, to estimate how long an epoch of any configuration takes."""
+def measure_speed(run: Run, bursts: int, steps: int, post: Post) -> None:
+    """Time `bursts` bursts of `steps` steps of a throwaway run, to estimate how long an epoch of any configuration
+    takes: the median burst, as a run's steps meet the same interruptions (the fastest would promise too much)."""
     trainer = run.trainer
     trainer.step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.step()
-    per_step = (time.perf_counter() - start) / steps
-    post(SpeedMeasured(per_step / run.model.num_parameters()))
+    times = []
+    for _ in range(bursts):
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.step()
+        times.append((time.perf_counter() - start) / steps)
+    post(SpeedMeasured(statistics.median(times) / run.model.num_parameters()))

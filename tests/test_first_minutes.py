@@ -221,6 +221,8 @@ async def test_a_run_over_an_hour_comes_with_a_hint(tmp_path):
         assert "over an hour" not in text_of(app.query_one("#run-estimate"))
         await set_field(pilot, "#max_steps", "100000000")
         assert "over an hour" in text_of(app.query_one("#run-estimate"))
+        await set_field(pilot, "#max_steps", "")  # no budget at all (epochs is empty too): nothing to estimate
+        assert app.query_one(HyperPanel).problems and not text_of(app.query_one("#run-estimate")).strip()
 
 
 async def test_a_loaded_model_gets_a_pane_of_its_own(tmp_path):

@@ -20,7 +20,8 @@ from charlm_tui.widgets.fields import read_field, setting_field
 from core.model import parameter_table
 from core.settings import BY_NAME, CUSTOM, PRESETS, REFERENCE_SLOWDOWN, SETTINGS, RunConfig, SettingError
 
-SPEED_PROBE_STEPS = 30
+SPEED_PROBE = (10, 20)  # 10 bursts of 20 steps (a fifth of a second in all), the median counts
+STARTUP_SECONDS = 1.0  # the probe waits this long: the app drawing its first screen takes the CPU meanwhile
 LONG_RUN = 3600  # seconds: a run or an ETA beyond this comes with a hint
 
 
@@ -56,12 +57,12 @@ class HyperPanel(Vertical):
     def on_mount(self) -> None:
         self.fill(self.app.initial_settings)
         if self.app.calibrate:
-            self._measure_speed()
+            self.set_timer(STARTUP_SECONDS, self._measure_speed)  # after start-up: it would share the CPU with it
 
     @work(thread=True, exclusive=True, group="speed", exit_on_error=False)
     def _measure_speed(self) -> None:
         probe = Corpus("the quick brown fox jumps over the lazy dog. " * 20, "probe")
-        measure_speed(Run.new(probe, RunConfig.preset("default")), SPEED_PROBE_STEPS, self.post_message)
+        measure_speed(Run.new(probe, RunConfig.preset("default")), *SPEED_PROBE, self.post_message)
 
     @on(SpeedMeasured)
     def _speed_measured(self, message: SpeedMeasured) -> None:
@@ -136,6 +137,7 @@ class HyperPanel(Vertical):
         target = self.query_one("#param-table", Static)
         if config is None or self.corpus is None:
             target.update("")
+            self.query_one("#run-estimate", Static).update("")  # no settings to estimate
             return
         rows = parameter_table(len(self.corpus.vocab), config.embed_dim, config.hidden_dim, config.context_length, config.n_hidden)
         table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
