@@ -158,7 +158,8 @@ def _runs_table(runs) -> str:
                     f"{s.get('activation')} lr {s.get('learning_rate')} batch {s.get('batch_size')}")
         best = r.best_validation["loss"] if r.best_validation else None
         rows.append((r.id[:8], local_time(r.started), r.corpus["name"][:24], f"{r.steps:,}", short_number(best),
-                     short_number(r.final_validation), short_number(r.perplexity, 2), r.outcome(), settings))
+                     short_number(r.final_validation),
+                     short_number(r.validation_perplexity, 2), r.outcome(), settings))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {3, 4, 5, 6}  # the numbers
     return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()

@@ -116,6 +116,11 @@ class RunRecord:
         """The run's value of setting `name` (the setting's default for a run recorded before it existed)."""
         return self.settings.get(name, BY_NAME[name].default)
 
+    @property
+    def validation_perplexity(self) -> float | None:
+        """The perplexity of the final validation; None without one (`perplexity` is then the training loss's)."""
+        return self.perplexity if self.final_validation is not None else None
+
     def outcome(self) -> str:
         """The stop reason, but "paused" for a cancelled run, and "killed" for one left "running" by a process
         that is gone (known only on this host; a reused process id reads as still running)."""

@@ -287,7 +287,8 @@ def test_runs_lists_the_history_as_a_table_or_json_lines(capsys):
     log.record(record("1111aaaa" * 4, stop_reason="running", pid=None))
     log.record(record("2222bbbb" * 4, started="2024-01-02T00:00:00.000+00:00", steps=1234,
                       settings={**RunConfig().to_json(), "hidden_dim": 77, "learning_rate": 0.05}))
-    log.record(record("1111aaaa" * 4, steps=42, stop_reason="cancelled"))
+    log.record(record("1111aaaa" * 4, steps=42, stop_reason="cancelled", validation=[], best_validation=None,
+                      final_validation=None, perplexity=20.09))  # without validation: the training loss's
     with open(log.path, "ab") as f:
         f.write(b'{"id":"cut')
     assert main(["runs"]) == 0
@@ -295,6 +296,7 @@ def test_runs_lists_the_history_as_a_table_or_json_lines(capsys):
     header, first, second = out.splitlines()
     assert header.split()[:4] == ["id", "started", "corpus", "steps"]
     assert first.startswith("1111aaaa ") and " 42 " in first and "paused" in first  # a pause, or a quit
+    assert "20.09" not in first  # the ppl column is of validation, as in the Runs view
     assert second.startswith("2222bbbb ") and "1,234" in second and "finished" in second
     assert "hid 77×2" in second and "lr 0.05" in second and "2.500" in second and "12.18" in second
     assert "skipped a damaged line" in err and len(err.splitlines()) == 1

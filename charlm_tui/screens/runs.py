@@ -51,8 +51,7 @@ COLUMNS = (  # what matters first: 80 columns show the settings and the best val
     Column("lr", "lr", _setting("learning_rate"), ("learning_rate",), number=True),
     Column("batch", "batch", _setting("batch_size"), ("batch_size",), number=True),
     Column("best", "best val", lambda r: short_number(r.best_loss), order="best", number=True),
-    Column("perplexity", "ppl", lambda r: short_number(r.perplexity if r.final_validation is not None else None, 2),
-           number=True),  # of validation, as best val beside it (the record's is of training loss without one)
+    Column("perplexity", "ppl", lambda r: short_number(r.validation_perplexity, 2), number=True),  # as best val beside it
     Column("time", "time", lambda r: format_duration(r.wall_seconds), number=True),
     Column("parameters", "params", lambda r: f"{r.parameters:,}", order="size", number=True),
     Column("steps", "steps", lambda r: f"{r.steps:,}", number=True),
