@@ -208,9 +208,9 @@ class Corpus:
         everything = self.examples(context_length)
         wanted = int(len(everything) * validation_fraction)
         if 0 < validation_fraction and wanted < MIN_VALIDATION_EXAMPLES:
-            note = (f"validation off: {validation_fraction:.0%} of {self.name} is {wanted} examples, too few to tell "
-                    f"how the model does on text it has not seen (at least {MIN_VALIDATION_EXAMPLES} are needed), so "
-                    "every example trains. A text this small can only be learnt by heart: watch the samples.")
+            note = (f"validation off: {validation_fraction:.0%} of {self.name} is {wanted} examples, under the "
+                    f"{MIN_VALIDATION_EXAMPLES} needed to judge unseen text, so all of it trains, and is learnt by "
+                    "heart: watch the samples")
             return Split(everything, ExampleView(self.encoded, context_length, everything.stop), note)
         if method == "tail" or wanted == 0:
             cut = everything.stop - wanted
