@@ -260,8 +260,8 @@ def run_lr_find(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if not args.json:
         out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
                 f"{len(run.trainer.train_examples):,} training examples")
-        start = (f"fresh weights of the checkpoint's settings, not its trained ones (step {trained_step:,}): the "
-                 "suggestion is an lr to train them from the start" if getattr(args, "resume", None)
+        start = (f"fresh weights of the checkpoint's settings, not the weights it has trained for {trained_step:,} "
+                 "steps: the suggestion is an lr to train them from the start" if getattr(args, "resume", None)
                  else "a copy of its initial weights, which stay as they are")
         out.say(f"model: {run.model.num_parameters():,} parameters; the sweep trains {start}")
     try:

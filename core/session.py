@@ -130,10 +130,10 @@ class Session:
                     f"{trainer.config.patience}): raise patience, or clear it, to train on from the best weights.")
         config, by_epochs = trainer.config, (trainer.config.epochs or 0) * trainer.epoch_size
         epochs = f"{config.epochs} epoch ends" if config.epochs == 1 else f"{config.epochs} epochs end"
-        limit = (f"its {epochs} at step {by_epochs:,}: raise epochs"
-                 if config.epochs is not None and by_epochs == trainer.total_steps
-                 else f"its max steps ({config.max_steps:,}) are done: raise max steps")
-        return f"The budget is used up: {limit} to train on (the model carries on from where it is)."
+        limit, setting = ((f"its {epochs} at step {by_epochs:,}", "epochs")
+                          if config.epochs is not None and by_epochs == trainer.total_steps
+                          else (f"its max steps, {config.max_steps:,}, are done", "max steps"))
+        return f"The budget is used up ({limit}): raise {setting} to train on (the model carries on from where it is)."
 
     def train(self, max_steps: int | None = None, watch: Callable[[list, float], None] | None = None
               ) -> Iterator[TrainingEvent]:

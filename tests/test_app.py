@@ -251,7 +251,7 @@ async def test_keeping_a_finished_model_over_changed_settings_asks_nothing_more(
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen) and app.main.phase is Phase.FINISHED
         assert app.query_one("#hidden_dim", Input).value == "8"
-        assert app.said_that("The budget is used up: its max steps (30) are done: raise max steps")
+        assert app.said_that("The budget is used up (its max steps, 30, are done): raise max steps")
 
 
 def generated_after_heading(app) -> str:
@@ -533,7 +533,7 @@ async def test_a_finished_or_stopped_run_trains_on_once_its_budget_is_raised(tmp
             await wait_for(pilot, lambda: app.main.phase is Phase.FINISHED, what="the budget to run out")
             await pilot.press("f5")  # nothing left: it says so, and offers a new model instead
             await pilot.pause()
-            assert isinstance(app.screen, ConfirmScreen) and "its max steps (40) are done: raise max steps" in text_of(app.screen.query_one(Static))
+            assert isinstance(app.screen, ConfirmScreen) and "(its max steps, 40, are done): raise max steps" in text_of(app.screen.query_one(Static))
             await pilot.press("n")
         else:
             await set_field(pilot, "#max_steps", "100000")

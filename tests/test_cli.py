@@ -135,7 +135,7 @@ def test_resume_alone_finds_the_checkpoints_corpus_and_extends_it(tmp_path, caps
     assert load_checkpoint(ckpt).state.step == 70
     assert main(["--headless", "--resume", ckpt, "--steps", "70", "--sample", "5"]) == 0  # nothing left: still samples
     out = capsys.readouterr().out
-    assert "budget is used up: its max steps (70) are done" in out and "--- sample" in out
+    assert "budget is used up (its max steps, 70, are done)" in out and "--- sample" in out
 
 
 @pytest.mark.parametrize("flags", [["--hidden", "9"], ["--preset", "course"], ["--val-fraction", "0.2"], ["--seed", "4"]])

@@ -158,7 +158,7 @@ async def test_a_step_beyond_the_budget_says_so(tmp_path):
         assert pilot.app.session.phase is Phase.FINISHED
         await pilot.press("s")
         await settled(pilot)
-        assert "The budget is used up: its max steps (20) are done" in text_of(screen, "#step-words")
+        assert "The budget is used up (its max steps, 20, are done)" in text_of(screen, "#step-words")
         assert pilot.app.session.step == 20
 
 

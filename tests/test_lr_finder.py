@@ -190,7 +190,7 @@ def test_cli_lr_find_sweeps_fresh_weights_of_a_checkpoints_settings_and_leaves_i
     capsys.readouterr()
     assert main(["--lr-find", "--resume", str(ckpt)]) == 0
     out = capsys.readouterr().out
-    assert "fresh weights of the checkpoint's settings, not its trained ones (step 30)" in out
+    assert "fresh weights of the checkpoint's settings, not the weights it has trained for 30 steps" in out
     config = load_checkpoint(ckpt).config
     fresh = find_lr(Run.new(resolve_corpus("names"), config), seed=config.seed)
     assert f"suggested lr: {fresh.suggestion:g} " in out  # the lr to train these settings from the start

@@ -55,7 +55,7 @@ async def test_on_a_trained_model_the_sweep_starts_from_fresh_weights_and_says_s
         fresh = find_lr(Run.new(app.main.corpus, TINY), seed=TINY.seed)
         assert app.screen.result.rows == fresh.rows  # the weights this model started from, not its trained ones
         said = " ".join(text_of(widget) for widget in app.screen.query("#lr-finder Static"))
-        assert "fresh weights of this model's settings, not its trained ones (step 300)" in " ".join(said.split())
+        assert "fresh weights of this model's settings, not the weights it has trained for 300 steps" in " ".join(said.split())
         assert session.step == 300
 
 

@@ -44,7 +44,7 @@ def test_new_start_finish(corpus, tmp_path):
     assert session.phase is Phase.RUNNING
     assert train(session).step == 60
     assert session.phase is Phase.FINISHED and session.unsaved_steps == 60
-    with pytest.raises(SessionError, match=r"budget is used up: its max steps \(60\) are done: raise max steps"):
+    with pytest.raises(SessionError, match=r"budget is used up \(its max steps, 60, are done\): raise max steps"):
         session.resume()
     assert session.phase is Phase.FINISHED
 
@@ -240,7 +240,7 @@ def test_the_budget_message_names_the_limit_reached(corpus, tmp_path):
     session.new(corpus, TINY.replace(epochs=1, max_steps=None))
     session.start()
     train(session)
-    with pytest.raises(SessionError, match=r"its 1 epoch ends at step 219: raise epochs"):
+    with pytest.raises(SessionError, match=r"\(its 1 epoch ends at step 219\): raise epochs"):
         session.resume(session.run.config.replace(max_steps=10_000))  # more steps alone: the epochs still bind
     assert session.detail == "training finished after 219 steps"
 

@@ -29,7 +29,7 @@ class LRFinderScreen(ModalScreen[float | None]):
 
     def compose(self) -> ComposeResult:
         start = ("the form's settings" if self.trained_step is None
-                 else f"this model's settings, not its trained ones (step {self.trained_step:,})")
+                 else f"this model's settings, not the weights it has trained for {self.trained_step:,} steps")
         with Vertical(classes="dialog", id="lr-finder"):
             yield Static(f"[b]Learning-rate finder[/]: a step per lr, 0.0001 to 1, on fresh weights of {start}")
             yield LRChart(id="lr-plot")
@@ -54,7 +54,7 @@ class LRFinderScreen(ModalScreen[float | None]):
             words.append(result.note)
         if suggestion is not None:
             words.append(f"lowest smoothed loss {lowest.smoothed:.3f} at lr {lowest.lr:.3g}: [b]suggested lr "
-                         f"{suggestion:g}[/], a tenth of it, to train from the start · [b]a[/] applies it, Esc closes")
+                         f"{suggestion:g}[/], a tenth of it · [b]a[/] puts it in the form, Esc closes")
         else:
             words.append("no suggestion: Esc closes")
         self.query_one("#lr-verdict", Static).update("\n".join(words))
