@@ -422,6 +422,7 @@ class RunTracker:
             self._series, self._fed = SmoothedSeries(POINTS), 0
         self._series.extend(losses[self._fed:len(losses)])
         self._fed = len(losses)
+        record.settings = self._run.config.to_json()  # the last ones: a resume may change the lr, the budget…
         record.steps = state.step
         record.wall_seconds = round(self._wall + (now - self._since if self._since is not None else 0.0), 3)
         record.curve = [[round(p), _round(v)] for p, v in zip(self._series.positions(), self._series.values())

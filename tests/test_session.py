@@ -103,7 +103,7 @@ def test_stop_while_paused(corpus, tmp_path):
     assert session.phase is Phase.STOPPED and session.detail == "stopped at step 0"
 
 
-def test_the_history_tells_a_stopped_run_from_a_paused_one(corpus, tmp_path):
+def test_the_history_tells_a_stop_from_a_pause_and_follows_changed_settings(corpus, tmp_path):
     """F6 stops (the Runs view says "stopped"); F5 pauses and ^Q quits ("paused"): both can go on."""
     def outcomes():
         runs, _ = RunLog().read()
@@ -123,6 +123,12 @@ def test_the_history_tells_a_stopped_run_from_a_paused_one(corpus, tmp_path):
     assert session.phase is Phase.PAUSED and outcomes() == ["paused"]
     session.stop()
     assert outcomes() == ["stopped"]
+    session.resume(session.run.config.replace(learning_rate=0.02))  # a learner changes the lr between stretches
+    for event in session.train():
+        if event.step == 60:
+            session.pause()
+    (run,), _ = RunLog().read()
+    assert run.setting("learning_rate") == 0.02  # the settings it trains with now, not those it began with
 
 
 def test_a_non_finite_step_fails_the_run_and_a_lower_rate_recovers_it(corpus, tmp_path):
