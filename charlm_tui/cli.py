@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a character-level language model on a pure-Python scalar autograd engine, "
         "live in the terminal (or headless with --headless).",
         argument_default=argparse.SUPPRESS,  # a flag not given is absent, so it is known what was given
-        epilog="charlm-tui runs [--json] lists the runs trained so far, for scripts too.",
+        epilog="charlm-tui runs [--json] lists the runs trained so far, for scripts too; charlm-tui export writes a "
+               "checkpoint's model for PyTorch; charlm-tui serve serves the app to web browsers (each: --help).",
     )
     parser.add_argument("--headless", action="store_true", default=False, help="train without the TUI, printing progress lines")
     parser.add_argument("--corpus", help=f"a bundled corpus name or a path to a UTF-8 text file [the preset's: "
@@ -151,7 +152,7 @@ def _runs_table(runs) -> str:
     """The history as a table, a run a line, oldest first."""
     from core.history import local_time, short_number
 
-    rows = [("id", "started", "corpus", "steps", "best val", "final val", "ppl", "stop", "settings")]
+    rows = [("id", "started", "corpus", "steps", "best val", "final val", "ppl", "outcome", "settings")]
     for r in runs:
         s = r.settings
         settings = (f"ctx {s.get('context_length')} emb {s.get('embed_dim')} hid {s.get('hidden_dim')}×{s.get('n_hidden')} "

@@ -719,7 +719,7 @@ class InsideScreen(Screen):
     # --- the status line ---
 
     def _step_hint(self) -> str:
-        return (f"Pause training ({self._key('train.toggle')}), then s takes exactly one training step and takes it "
+        return (f"With training paused ({self._key('train.toggle')}), s takes exactly one training step and takes it "
                 "apart here: the example, the probability of its target and the loss before and after, and per layer "
                 "the gradient and how far the update moved it. The run goes on as if it had trained normally.")
 
