@@ -41,7 +41,7 @@ def _setting(name: str) -> Callable[[RunRecord], str]:
     return lambda r: BY_NAME[name].show(r.setting(name)) or "off"
 
 
-COLUMNS = (  # what matters first: 80 columns show the settings and the best validation, the rest scrolls
+COLUMNS = (  # what matters first: 80 columns show the settings, the best validation, steps and outcome; the rest scrolls
     Column("corpus", "corpus", lambda r: r.corpus["name"][:16], ("corpus",)),
     Column("activation", "act", _setting("activation"), ("activation",)),
     Column("layers", "layers", lambda r: f"{r.setting('n_hidden')}×{r.setting('hidden_dim')}",
@@ -51,12 +51,12 @@ COLUMNS = (  # what matters first: 80 columns show the settings and the best val
     Column("lr", "lr", _setting("learning_rate"), ("learning_rate",), number=True),
     Column("batch", "batch", _setting("batch_size"), ("batch_size",), number=True),
     Column("best", "best val", lambda r: short_number(r.best_loss), order="best", number=True),
-    Column("perplexity", "ppl", lambda r: short_number(r.validation_perplexity, 2), number=True),  # as best val beside it
+    Column("steps", "steps", lambda r: f"{r.steps:,}", number=True),
+    Column("outcome", "outcome", lambda r: r.outcome()),
+    Column("perplexity", "ppl", lambda r: short_number(r.validation_perplexity, 2), number=True),  # of validation
     Column("time", "time", lambda r: format_duration(r.wall_seconds), number=True),
     Column("parameters", "params", lambda r: f"{r.parameters:,}", order="size", number=True),
-    Column("steps", "steps", lambda r: f"{r.steps:,}", number=True),
     Column("started", "started", lambda r: local_time(r.started, short=True), order="started"),
-    Column("outcome", "outcome", lambda r: r.outcome()),
 )
 HEADER_ORDERS = {"number": "started", **{c.key: c.order for c in COLUMNS if c.order}}  # what a header click sorts by
 CURVES = ("validation", "train (smoothed)")
