@@ -103,7 +103,12 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     try:
         run = session.run
         trainer = run.trainer
-        if not args.json:
+        if args.json:  # what the text's first lines say, for scripts
+            out.say("", event="start", corpus=run.corpus.name, characters=len(run.corpus),
+                    vocabulary=len(run.corpus.vocab), train_examples=len(trainer.train_examples),
+                    validation_examples=len(trainer.validation_examples or ()), parameters=run.model.num_parameters(),
+                    engine=run.model.engine, step=trainer.state.step, settings=run.config.to_json())
+        else:
             out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
                     f"{len(trainer.train_examples):,} training / {len(trainer.validation_examples or ()):,} "
                     "validation examples")

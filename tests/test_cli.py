@@ -12,6 +12,7 @@ import pytest
 from charlm_tui.cli import main
 from charlm_tui.headless import progress_interval
 from core.checkpoint import load_checkpoint
+from core.settings import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,10 @@ def test_json_lines_are_json(capsys):
     assert main(["--headless", "--corpus", "proverbs", "--steps", "30", "--json", "--print-every", "10", "--sample", "15",
                  "--prompt", "The"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    start = events[0]  # what the text's first lines say
+    assert start["event"] == "start" and start["corpus"] == "proverbs" and start["step"] == 0
+    assert start["parameters"] == RunConfig.preset("default").build_model(start["vocabulary"]).num_parameters()
+    assert start["settings"]["max_steps"] == 30 and start["train_examples"] + start["validation_examples"] > 200
     assert [e["step"] for e in events if e["event"] == "step"] == [10, 20, 30]
     assert events[-3]["event"] == "stopped" and events[-3]["reason"] == "finished"
     assert events[-2]["event"] == "saved" and events[-2]["path"].endswith("charlm-tui/headless-autosave.json")  # no --save

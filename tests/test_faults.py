@@ -1156,7 +1156,7 @@ READERS_GONE = [  # (when the reader goes away, --json, --save)
     ("after the first progress line", False, True),  # `| head -1` once training runs
     ("after the first progress line", True, False),
     ("before any output", False, True),  # `| true`, or `| head -1` by a hair: the header's print fails
-    ("before any output", True, False),  # JSON prints nothing before the first step
+    ("before any output", True, False),  # the start event's print fails
 ]
 
 
@@ -1179,9 +1179,9 @@ def test_a_reader_that_goes_away_stops_the_run_and_its_work_is_saved(tmp_path, w
                 assert line, "the output ended"
         proc.stdout.close()
         try:
-            _, err = proc.communicate(timeout=2)
+            _, err = proc.communicate(timeout=20)  # its 10,000,000 steps would take hours
         except subprocess.TimeoutExpired:
-            raise AssertionError("still training 2 s after its reader went away") from None
+            raise AssertionError("still training 20 s after its reader went away") from None
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -1205,8 +1205,7 @@ def test_stdout_on_a_full_disk_is_an_error_message_not_a_traceback(tmp_path, as_
     no_traceback(result.stderr)
     assert result.returncode != 0
     assert "No space left" in result.stderr, result.stderr
-    if as_json:  # training had started: its steps are saved
-        assert step_of(target) > 0
+    assert not target.exists() or step_of(target) == 0  # its first line failed, before training: nothing to lose
 
 
 def test_no_stdout_at_all_still_trains_and_saves(tmp_path):
