@@ -1335,7 +1335,7 @@ def test_the_app_without_a_terminal_says_to_use_headless(case, stdin_kind, stdou
     command = f"exec {shlex.quote(sys.executable)} -m charlm_tui.cli {' '.join(TINY)} {redirections}"
     try:
         result = subprocess.run(["sh", "-c", command], cwd=ROOT, env=child_env(), stdin=stdin, capture_output=True,
-                                text=True, timeout=3)
+                                text=True, timeout=30)  # a hang would wait for a key forever
     except subprocess.TimeoutExpired:
         raise AssertionError("it is still running with nobody to press a key") from None
     finally:
@@ -1383,7 +1383,7 @@ def test_a_hangup_when_the_autosave_cannot_be_written_still_ends_the_app():
     with tui(*TINY, "--epochs", "100000") as app:
         start_training(app)
         app.signal(signal.SIGHUP)
-        code = app.exit_code(2.5)
+        code = app.exit_code(15)  # training would go on for hours
         assert code is not None, "the terminal is gone but the app is still running"
         time.sleep(0.2)
         said = "".join(app.text.split())  # the terminal wraps a long path
