@@ -143,7 +143,9 @@ class CharLMApp(App):
         self.push_screen(HelpScreen(keys))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if not (self.is_web and command.title == "Screenshot"):  # charlm-tui serve delivers no files to a browser
+                yield command
         for binding in APP_BINDINGS + SCREEN_BINDINGS:  # the Inside view's part keys only mean something there
             if binding.id not in ("help.alt", "quit"):
                 attempt = self.run_action if binding in APP_BINDINGS else self.main.attempt  # says why, when refused

@@ -16,8 +16,9 @@ from pathlib import Path
 from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
 from core.lr_finder import LR_MAX, LR_MIN, STEPS as LR_STEPS
-from core.session import data_home
+from core.places import data_home
 from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, Setting, SettingError, parse_temperatures
+from core.visible import visible
 
 
 PRINT_EVERY = Setting("print_every", "print every", "--print-every", int, "steps between progress lines",
@@ -148,19 +149,21 @@ def check_lr_find_flags(args: argparse.Namespace) -> None:
                            f"without {mode}")
 
 
-def _runs_table(runs) -> str:
-    """The history as a table, a run a line, oldest first."""
+def _runs_table(runs, visitors: dict[str, str]) -> str:
+    """The history as a table, a run a line, oldest first; a served visitor's runs say whose (`visitors`, by run)."""
     from core.history import local_time, short_number
 
-    rows = [("id", "started", "corpus", "steps", "best val", "final val", "ppl", "outcome", "settings")]
+    whose = ("visitor",) if visitors else ()
+    rows = [("id", "started", "corpus", "steps", "best val", "final val", "ppl", "outcome", "settings", *whose)]
     for r in runs:
         s = r.settings
         settings = (f"ctx {s.get('context_length')} emb {s.get('embed_dim')} hid {s.get('hidden_dim')}×{s.get('n_hidden')} "
                     f"{s.get('activation')} lr {s.get('learning_rate')} batch {s.get('batch_size')}")
         best = r.best_validation["loss"] if r.best_validation else None
-        rows.append((r.id[:8], local_time(r.started), r.corpus["name"][:24], f"{r.steps:,}", short_number(best),
-                     short_number(r.final_validation),
-                     short_number(r.validation_perplexity, 2), r.outcome(), settings))
+        rows.append((r.id[:8], local_time(r.started), visible(r.corpus["name"][:24]), f"{r.steps:,}",
+                     short_number(best), short_number(r.final_validation),
+                     short_number(r.validation_perplexity, 2), r.outcome(), visible(settings),
+                     *([visitors.get(r.id, "-")] if visitors else [])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {3, 4, 5, 6}  # the numbers
     return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
@@ -171,14 +174,20 @@ def runs_main(argv: list[str]) -> int:
     """`charlm-tui runs [--json]`: the run history, oldest first; damaged lines are warned of on stderr."""
     import json
 
-    from core.history import RunLog
+    from core.history import RunLog, visitor_logs
 
     parser = OneLineParser(prog="charlm-tui runs", description="List the training runs recorded in the run history "
-                           "(the app's and headless ones), oldest first.")
+                           "(the app's and headless ones, and those of charlm-tui serve's visitors), oldest first.")
     parser.add_argument("--json", action="store_true", help="one JSON object per run (every field, the curves included)")
     args = parser.parse_args(argv)
     log = RunLog()
     runs, warnings = log.read()
+    visitors = {}  # by run id: the served visitor whose run it is (the first 8 characters of their folder's name)
+    for visitor, visitor_log in visitor_logs().items():
+        theirs, said = visitor_log.read()
+        runs, warnings = runs + theirs, warnings + said
+        visitors.update((run.id, visitor[:8]) for run in theirs)
+    runs.sort(key=lambda run: run.started)
     for warning in warnings:
         print(f"charlm-tui: warning: {warning}", file=sys.stderr)
     if not runs:
@@ -187,9 +196,10 @@ def runs_main(argv: list[str]) -> int:
     try:
         if args.json:
             for r in runs:
-                print(json.dumps({**r.to_json(), "outcome": r.outcome()}, ensure_ascii=False))
+                visitor = {"visitor": visitors[r.id]} if r.id in visitors else {}
+                print(json.dumps({**r.to_json(), "outcome": r.outcome(), **visitor}, ensure_ascii=False))
         else:
-            print(_runs_table(runs))
+            print(_runs_table(runs, visitors))
         sys.stdout.flush()
     except BrokenPipeError:  # `charlm-tui runs | head`
         import os
@@ -199,9 +209,9 @@ def runs_main(argv: list[str]) -> int:
 
 
 def served_autosave_path() -> Path:
-    """Each visitor of `charlm-tui serve` runs an app of their own: each gets an autosave of their own, so a
-    class closing its tabs keeps every learner's training (the Runs view finds each by its run)."""
-    return data_home() / "served" / f"autosave-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
+    """Each tab of `charlm-tui serve` runs an app of its own: each gets an autosave of its own in its visitor's
+    folder, so a class closing its tabs keeps every learner's training (^O offers the newest)."""
+    return data_home() / f"autosave-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,8 @@ from core.lr_finder import find_lr
 from core.novelty import NoveltyStats, novelty_index
 from core.run import Run
 from core.sampling import Sampler, prepare_prompt
-from core.session import Phase, Session, SessionError, data_home
+from core.places import data_home
+from core.session import Phase, Session, SessionError
 from core.settings import TEMPERATURE, SettingError
 from core.training import EpochEvent, StepEvent, StoppedEvent, StopReason, TrainingEvent, ValidationEvent
 from charlm_tui.cli import corpus_from_args, given_settings, run_config_from_args

@@ -1,20 +1,24 @@
-"""`charlm-tui serve`: the app in a web browser, through textual-serve (an optional extra).
-
-Each visitor's browser tab gets an app process of its own (textual-serve starts one per connection), run as
-the user who serves: checkpoints and the run history stay in that user's data folder.
-"""
+"""`charlm-tui serve`: the app in web browsers, one app process per tab (an optional extra: textual-serve's page
+script, and aiohttp). What a visitor may do and what the server guards against: `charlm_tui.server`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import errno
-import shlex
+import os
+import re
+import secrets
+import signal
 import socket
 import sys
+from pathlib import Path
 
 from charlm_tui.cli import OneLineParser
+from core.places import visitors_home
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")  # what an address carries as it is
 
 
 def _port(text: str) -> int:
@@ -31,6 +35,49 @@ def _host(text: str) -> str:
     if not text.strip():  # aiohttp would take it for every address: open to all, said nowhere
         raise argparse.ArgumentTypeError("is empty: 127.0.0.1 serves this machine only, 0.0.0.0 everyone")
     return text.strip()
+
+
+def _whole(least: int):
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = least - 1
+        if number < least:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {least}")
+        return number
+    return parse
+
+
+def _minutes(text: str) -> float:
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = 0
+    if not 0 < minutes < 10**6:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes above 0")
+    return minutes
+
+
+def _size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d{1,4})\s*[x×]\s*(\d{1,4})\s*", text)
+    if not match or int(match[1]) < 78 or int(match[2]) < 22:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size of at least 78x22 (COLUMNSxROWS, e.g. 240x80)")
+    return int(match[1]), int(match[2])
+
+
+def _folder(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return Path(os.path.realpath(path))
+
+
+def _token(text: str) -> str:
+    if len(text) < 16 or not TOKEN_CHARACTERS.fullmatch(text):
+        raise argparse.ArgumentTypeError("a token is at least 16 letters, digits or . _ ~ - (leave it out and one is "
+                                         "made for you)")
+    return text
 
 
 def cannot_listen(host: str, port: int) -> str | None:
@@ -51,52 +98,121 @@ def cannot_listen(host: str, port: int) -> str | None:
     return None
 
 
-def page_follows_the_browser(server: type) -> type:
-    """textual-serve's Server, its page pointing its scripts and websocket at the address the browser used.
+def build_parser(limits) -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="charlm-tui serve",
+        description="Serve the app to web browsers: each tab gets an app of its own, run as you. Only a browser "
+                    "given the token (in the address printed at start) gets in; each visitor's app reads only the "
+                    "bundled texts and the --corpora folders, and writes only in a folder of that visitor's own.")
+    parser.add_argument("--host", type=_host, default="127.0.0.1",
+                        help="the address to listen on [127.0.0.1: this machine only; 0.0.0.0: every address, "
+                             "for a class (the token still guards it)]")
+    parser.add_argument("--port", type=_port, default=8000, help="the port to listen on [8000]")
+    parser.add_argument("--token", type=_token, default=None,
+                        help="the secret a browser needs, at least 16 characters [$CHARLM_TUI_TOKEN, else a new random "
+                             "one each start; the environment keeps it out of `ps`]")
+    parser.add_argument("--corpora", metavar="DIR", type=_folder, action="append", default=[],
+                        help="a folder of texts visitors may open, read-only; its .txt files are in their corpus list "
+                             "(repeatable) [none: the bundled texts only]")
+    parser.add_argument("--allow-host", metavar="NAME", action="append", default=[],
+                        help="a name browsers may use for this machine besides its own names and addresses (a DNS "
+                             "name, a proxy's) (repeatable)")
+    parser.add_argument("--max-visitors", type=_whole(1), default=limits.visitors, metavar="N",
+                        help=f"browsers with an app at once; the next one is told the class is full [{limits.visitors}]")
+    parser.add_argument("--max-tabs", type=_whole(1), default=limits.tabs, metavar="N",
+                        help=f"apps (browser tabs) at once per visitor [{limits.tabs}]")
+    parser.add_argument("--max-size", type=_size, default=(limits.columns, limits.rows), metavar="COLSxROWS",
+                        help="the largest terminal a page gets, in characters (a bigger window shows the app in its "
+                             f"top left) [{limits.columns}x{limits.rows}]")
+    parser.add_argument("--idle", type=_minutes, default=limits.idle_minutes, metavar="MINUTES",
+                        help="minutes without a key after which a visitor's app autosaves and ends "
+                             f"[{limits.idle_minutes:g}]")
+    parser.add_argument("--keep-autosaves", type=_whole(1), default=limits.autosaves, metavar="N",
+                        help=f"autosaves kept per visitor, the newest; older ones are removed [{limits.autosaves}]")
+    return parser
 
-    textual-serve writes one public URL into every page: with --host 0.0.0.0 that is an address no other machine
-    can open, and behind `ssh -L 9000:localhost:8000` a port the visitor's machine does not have."""
 
-    class Server(server):
-        async def handle_index(self, request):
-            self.public_url = f"{request.scheme}://{request.host}"  # read by the page's template, before any await
-            return await super().handle_index(request)
+def network_address() -> str | None:
+    """This machine's address on its network, where it has one (the interface a packet out would take)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent, a route is only looked up
+            return probe.getsockname()[0]
+        except OSError:
+            return None
 
-    return Server
+
+def banner(args, token: str, limits) -> str:
+    every_address = args.host in ("0.0.0.0", "::")
+    shown = "localhost" if args.host in LOCAL_HOSTS else socket.gethostname() if every_address else args.host
+    address = f"http://{shown}:{args.port}/?token={token}"
+    if args.host in LOCAL_HOSTS:
+        where = (f"open {address} in a browser on this machine (from another: ssh -L {args.port}:localhost:{args.port} "
+                 "THIS-HOST, then the same address there)")
+    elif every_address:
+        numeric = network_address()
+        where = f"serving on every address of this machine: {address}" + \
+            (f"\n  (or by its address: http://{numeric}:{args.port}/?token={token})" if numeric else "")
+    else:
+        where = f"serving at {address}"
+    texts = "".join(f", {folder}" for folder in args.corpora)
+    return (f"charlm-tui: {where}\n"
+            f"  Whoever has this address gets in, nobody else. Each visitor's app reads only the bundled texts{texts},\n"
+            f"  and saves only in a folder of its own under {visitors_home()} (charlm-tui runs lists every run).\n"
+            f"  At most {limits.visitors} visitors at once, {limits.tabs} tabs each, {limits.columns}x{limits.rows} "
+            f"characters; {limits.idle_minutes:g} idle minutes end an app, {limits.autosaves} autosaves kept each.\n"
+            "  Ctrl+C stops the server; every app autosaves first.")
+
+
+async def serve(classroom, host: str, port: int, static: Path, ready) -> None:
+    """Listen until SIGINT, SIGTERM or SIGHUP; then every app quits (and autosaves) before the server ends."""
+    from aiohttp import web
+
+    runner = web.AppRunner(classroom.web_app(static), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        ready()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        classroom.say("charlm-tui: stopping: every app autosaves and ends")
+    finally:
+        await runner.cleanup()
 
 
 def serve_main(argv: list[str]) -> int:
-    parser = OneLineParser(prog="charlm-tui serve", description="Serve the app to web browsers (textual-serve): "
-                           "each visitor gets an app of their own, run as you, with your data folder.")
-    parser.add_argument("--host", type=_host, default="127.0.0.1",
-                        help="the address to listen on [127.0.0.1: this machine only; 0.0.0.0 lets others in]")
-    parser.add_argument("--port", type=_port, default=8000, help="the port to listen on [8000]")
-    args = parser.parse_args(argv)
-    try:
-        from textual_serve.server import Server
+    try:  # the serve extra: textual-serve's page script, and aiohttp
+        import textual_serve
+
+        from charlm_tui.server import TOKEN_ENV, Classroom, Limits
     except ImportError:
         print("charlm-tui serve: error: it needs textual-serve: pip install 'charlm-tui[serve]' (make serve does it)",
               file=sys.stderr)
         return 2
+    parser = build_parser(Limits)
+    args = parser.parse_args(argv)
+    token = args.token
+    if token is None and os.environ.get(TOKEN_ENV):
+        try:
+            token = _token(os.environ[TOKEN_ENV])
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"${TOKEN_ENV}: {error}")
+    token = token or secrets.token_urlsafe(24)
     if (problem := cannot_listen(args.host, args.port)) is not None:
         print(f"charlm-tui serve: error: {problem}", file=sys.stderr)
         return 2
-    every_address = args.host in ("0.0.0.0", "::")
-    shown_host = "localhost" if args.host in LOCAL_HOSTS else socket.gethostname() if every_address else args.host
-    url = f"http://{shown_host}:{args.port}"
-    if args.host in LOCAL_HOSTS:
-        print(f"charlm-tui: open {url} in a browser on this machine. To let others in: --host 0.0.0.0 (anyone who can "
-              f"reach this port gets the app, as you), or from their machine: ssh -L {args.port}:localhost:{args.port} "
-              "THIS-HOST, then open the same address there.", flush=True)
-    else:
-        where = f"on every address of this machine, e.g. {url}" if every_address else f"at {url}"
-        print(f"charlm-tui: serving {where}, to anyone who can reach this port: each visitor runs the app as you, "
-              "with your files. Ctrl+C stops it.", flush=True)
+    limits = Limits(visitors=args.max_visitors, tabs=args.max_tabs, columns=args.max_size[0], rows=args.max_size[1],
+                    idle_minutes=args.idle, autosaves=args.keep_autosaves)
+    say = lambda line: print(line, flush=True)  # noqa: E731
     # -P: the folder serve was started from is not put first on the import path (a `core/` there would shadow ours)
-    command = shlex.join([sys.executable, "-P", "-m", "charlm_tui.cli"])
+    classroom = Classroom([sys.executable, "-P", "-m", "charlm_tui.cli"], token, args.port, tuple(args.corpora),
+                          limits, frozenset(args.allow_host), say)
+    static = Path(textual_serve.__file__).with_name("static")
     try:
-        page_follows_the_browser(Server)(command, host=args.host, port=args.port, title="charlm-tui",
-                                         public_url=url).serve()
+        asyncio.run(serve(classroom, args.host, args.port, static, lambda: say(banner(args, token, limits))))
     except OSError as error:
         print(f"charlm-tui serve: error: cannot listen on {args.host}:{args.port}: {error.strerror or error} "
               "(another --port?)", file=sys.stderr)

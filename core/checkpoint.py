@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.data import Vocabulary, read_file_text
 from core.model import CharacterLM, check_weights, table_shapes
+from core.places import OutsideError, writable
 from core.settings import RunConfig, SettingError
 from core.training import TrainerState
 
@@ -57,7 +58,10 @@ def check_writable_path(path: str | Path, example: str, error: type[ValueError] 
 
     Never a directory, a device or a pipe; its folder must exist and be writable.
     """
-    path = Path(path).expanduser()
+    try:
+        path = writable(path)  # where a served visitor may write
+    except OutsideError as outside:
+        raise error(str(outside)) from None
     if path.is_dir():
         raise error(f"{path} is a directory: give a file name, e.g. {path / example}")
     if path.exists() and not path.is_file():

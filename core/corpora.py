@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.data import Corpus, CorpusError, load_corpus
+from core.places import confinement, sample_texts_dir
 
 DEFAULT_CORPUS = "names"  # line-shaped and big enough to hold some out: validation means something
 
@@ -17,14 +18,6 @@ DESCRIPTIONS = {
     "alice": "Alice, ch. I–VII",
     "tinyshakespeare": "Shakespeare, 1.1 MB",
 }
-
-
-def sample_texts_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "sample_texts", here.parent / "sample_texts"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("the bundled sample_texts folder is missing from this installation")
 
 
 @dataclass(frozen=True)
@@ -39,6 +32,20 @@ def bundled_corpora() -> list[BundledCorpus]:
     found = {p.stem: p for p in folder.glob("*.txt")}
     ordered = [n for n in DESCRIPTIONS if n in found] + sorted(set(found) - set(DESCRIPTIONS))
     return [BundledCorpus(n, found[n], DESCRIPTIONS.get(n, "")) for n in ordered]
+
+
+def served_corpora() -> list[Path]:
+    """The text files in the folders `charlm-tui serve --corpora` gives its visitors (none outside a server)."""
+    rule = confinement()
+    if rule is None:
+        return []
+    found = []
+    for folder in rule.corpora:
+        try:
+            found += sorted(path for path in folder.glob("*.txt") if path.is_file())
+        except OSError:
+            continue
+    return found
 
 
 def is_bundled(corpus: Corpus) -> bool:

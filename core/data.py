@@ -21,6 +21,8 @@ from functools import cached_property
 from itertools import accumulate
 from pathlib import Path
 
+from core.places import OutsideError, readable
+
 
 class CorpusError(ValueError):
     """A text that cannot be trained on, with a message that says why and what to do."""
@@ -265,7 +267,10 @@ def read_file_text(path: str | Path, limit: int, what: str, error: type[ValueErr
     """
     path = Path(path).expanduser()
     try:
-        info = path.stat()
+        real = readable(path)  # where a served visitor may read
+        info = real.stat()
+    except OutsideError as outside:
+        raise error(str(outside)) from None
     except FileNotFoundError:
         raise error(f"{path}: no such {what} file. Check the path.") from None
     except OSError as problem:
@@ -277,7 +282,7 @@ def read_file_text(path: str | Path, limit: int, what: str, error: type[ValueErr
     if info.st_size > limit:
         raise error(f"{path} is {info.st_size / 2**20:.0f} MB; the limit is {limit / 2**20:.0f} MB: use a smaller {what}.")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
         with open(fd, "rb") as file:
             opened = os.fstat(file.fileno())
             if not stat.S_ISREG(opened.st_mode):

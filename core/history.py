@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from core.metrics import SmoothedSeries
+from core.places import data_home, visitors_home, writable
 from core.settings import BY_NAME, SETTINGS
 from core.training import StopReason, perplexity
 
@@ -52,9 +53,13 @@ STOPPED = "stopped"  # ended by the user (F6): raising its budget lets it go on
 
 
 def history_path() -> Path:
-    from core.session import data_home  # here, not above: core.session imports this module
-
     return data_home() / "runs.jsonl"
+
+
+def visitor_logs() -> dict[str, RunLog]:
+    """The run histories of `charlm-tui serve`'s visitors, by visitor id (the name of each one's folder)."""
+    return {folder.name: RunLog(folder / "runs.jsonl") for folder in sorted(visitors_home().glob("*/"))
+            if (folder / "runs.jsonl").exists()}
 
 
 def _now() -> str:
@@ -276,8 +281,9 @@ class RunLog:
     def record(self, record: RunRecord) -> None:
         """Append `record` as one line (raises OSError if it cannot be written)."""
         line = record.to_line()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: the last byte
+        path = writable(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: the last byte
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe would block the trainer once full
                 raise OSError(errno.EINVAL, "not a regular file", str(self.path))

@@ -26,14 +26,10 @@ from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.corpora import bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
 from core.history import STOPPED, RunRecord, RunTracker
+from core.places import data_home, writable
 from core.run import Run
 from core.settings import RunConfig
 from core.training import StoppedEvent, StopReason, TrainingEvent
-
-
-def data_home() -> Path:
-    """Where checkpoints and the autosave go ($XDG_DATA_HOME honoured)."""
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "charlm-tui"
 
 
 class Phase(str, Enum):
@@ -206,11 +202,24 @@ class Session:
         first_error = None
         for place in places:
             try:
-                place.parent.mkdir(parents=True, exist_ok=True)
+                writable(place).parent.mkdir(parents=True, exist_ok=True)
                 return self.save(place)
             except (OSError, CheckpointError) as error:
                 first_error = first_error or error
         raise first_error
+
+    def newest_autosave(self) -> Path | None:
+        """The latest autosave in the autosave's folder (this app's, another's beside it, or a served visitor's
+        earlier visit), to offer on ^O; None when there is none."""
+        folder = self.autosave_path.parent
+        found = {self.autosave_path, *folder.glob("autosave*.json"), *folder.glob("charlm-tui-autosave-*.json")}
+        dated = []
+        for path in found:
+            try:
+                dated.append((path.stat().st_mtime, path))
+            except OSError:
+                continue
+        return max(dated)[1] if dated else None
 
     def _holds_another_process_work(self, path: Path) -> bool:
         """Whether `path` holds another run, saved since this session began: another charlm-tui (a second

@@ -97,6 +97,11 @@ class Browser:
         await self.call("Runtime.releaseObjectGroup", objectGroup="screen")
         return result["result"].get("value") or []
 
+    async def evaluate(self, expression: str):
+        """The value of a JavaScript expression in the page."""
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
     async def wait_for_screen(self, words: str, timeout: float = 60) -> list[str]:
         """The terminal's rows once `words` are on them; the last rows seen if `timeout` seconds pass first."""
         loop = asyncio.get_running_loop()

@@ -7,6 +7,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from core.places import SERVED_CORPORA, VISITOR_HOME  # noqa: E402  (from the checkout, put first above)
+
 PROVERBS = (
     "\nThe quick brown fox jumps over the lazy dog.\n"
     "A journey of a thousand miles begins with a single step.\n"
@@ -26,6 +28,21 @@ def private_dirs(tmp_path, monkeypatch):
     """Keep checkpoints, the autosave and the keymap out of the real home folder (subprocesses inherit this)."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+@pytest.fixture
+def visitor(tmp_path, monkeypatch):
+    """The process of a visitor of `charlm-tui serve`: confined to its own folder (its working folder too), with a
+    served folder of texts beside a private folder of the serving user's. Yields (home, texts, private)."""
+    home, texts, private = tmp_path / "visitors" / "v1", tmp_path / "texts", tmp_path / "private"
+    for folder in (home, texts, private):
+        folder.mkdir(parents=True)
+    (texts / "poems.txt").write_text("roses are red\nviolets are blue\nsugar is sweet\n" * 40)
+    (private / "secret.txt").write_text("the serving user's own words\n" * 40)
+    monkeypatch.setenv(VISITOR_HOME, str(home))
+    monkeypatch.setenv(SERVED_CORPORA, str(texts))
+    monkeypatch.chdir(home)
+    return home, texts, private
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from charlm_tui.widgets.hyper_panel import HyperPanel
 from charlm_tui.widgets.loss_chart import LossChart
 from charlm_tui.widgets.paths import tilde_path
 from core.corpora import DEFAULT_CORPUS
-from core.session import Phase, data_home
+from core.places import data_home
+from core.session import Phase
 from core.settings import CUSTOM, RunConfig
 from test_app import (TINY, make_app, sampling, set_field, steps, stop_training, text_of, train_then_pause,
                       wait_for)

@@ -17,7 +17,7 @@ from charlm_tui.cli import main
 from core.data import Corpus
 from core.history import POINTS, RunLog, RunRecord, RunTracker, history_path, local_time
 from core.run import Run
-from core.session import data_home
+from core.places import data_home
 from core.settings import RunConfig
 from core.training import StopReason
 

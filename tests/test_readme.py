@@ -4,8 +4,12 @@ import ast
 import os
 import re
 import shlex
+import signal
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,9 +25,10 @@ def code_blocks(language: str) -> list[str]:
 
 
 def commands() -> list[list[str]]:
-    """Every `charlm-tui` command line of the README's shell examples, in order, comments removed."""
+    """Every `charlm-tui` command line of the README's shell examples that ends by itself, in order, comments
+    removed (a server runs until stopped: the classroom recipe has a test of its own)."""
     lines = [line.split("  #")[0].strip() for block in code_blocks("sh") for line in block.splitlines()]
-    return [shlex.split(line) for line in lines if line.startswith("charlm-tui")]
+    return [shlex.split(line) for line in lines if line.startswith("charlm-tui") and not line.startswith("charlm-tui serve")]
 
 
 def test_the_readme_has_headless_examples():
@@ -109,3 +114,35 @@ def test_the_keymap_example_is_a_valid_keymap(tmp_path):
     path = tmp_path / "keys.toml"
     path.write_text(block, encoding="utf-8")
     assert read_keymap(path)
+
+
+def test_the_classroom_recipe_serves_the_page_to_the_token_it_printed(tmp_path):
+    """The README's recipe for a class, run by bash as written, in a home folder of its own (`charlm-tui` is
+    this checkout's, on a free port): the address it prints opens the page; without the token, nothing."""
+    pytest.importorskip("textual_serve", reason="textual-serve is not installed: pip install 'charlm-tui[serve]'")
+    (block,) = [block for block in code_blocks("sh") if "charlm-tui serve" in block]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shell = f'charlm-tui() {{ exec {shlex.quote(sys.executable)} -m charlm_tui.cli "$@" --port {port}; }}\n' + block
+    server = subprocess.Popen(["bash", "-e", "-c", shell], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, start_new_session=True,
+                              env={**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
+    try:
+        said = ""
+        while "Ctrl+C" not in said:  # the end of its banner
+            line = server.stdout.readline()
+            assert line, said
+            said += line
+        address = re.search(r"http://\S+\?token=\S+", said)
+        assert "/class-texts" in said and "30 visitors at once" in said
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        url = address.group(0).replace(address.group(0).split("/")[2].split(":")[0], "127.0.0.1", 1)
+        with opener.open(url, timeout=30) as response:
+            assert response.status == 200 and "textual-terminal" in response.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30)
+        assert refused.value.code == 403
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from rich.table import Table
 from textual import on
@@ -13,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from charlm_tui.widgets.paths import PathInput, resolve_path, tilde_path
+from core.places import OutsideError
 
 PANEL_HELP = (  # (panel, what it shows, for someone learning how a language model works)
     ("Corpus",
@@ -106,13 +108,15 @@ class PathScreen(ModalScreen[str | None]):
 
     A relative path is taken from `base`: by default the folder of `default` (or `default` itself when it
     ends with '/'), so a bare name lands next to the suggested file rather than in the app's working folder.
+    `allowed` (`core.places.readable` or `writable`) refuses, in the dialog, a path this app may not use.
     """
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, title: str, default: str = "", base: Path | None = None):
+    def __init__(self, title: str, default: str = "", base: Path | None = None,
+                 allowed: Callable[[Path], Path] | None = None):
         super().__init__()
-        self.title_text, self.default = title, default
+        self.title_text, self.default, self.allowed = title, default, allowed
         if base is None:
             suggested = Path(default).expanduser()
             base = suggested if default.endswith("/") else suggested.parent
@@ -133,7 +137,14 @@ class PathScreen(ModalScreen[str | None]):
         if not event.value.strip():
             self._show_message("type a path, or Esc to cancel")
             return
-        self.dismiss(str(resolve_path(event.value, self.base)))
+        path = resolve_path(event.value, self.base)
+        if self.allowed is not None:
+            try:
+                self.allowed(path)
+            except OutsideError as error:
+                self._show_message(str(error))
+                return
+        self.dismiss(str(path))
 
     @on(Input.Changed, "#path")
     def _changed(self) -> None:

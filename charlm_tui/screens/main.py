@@ -36,7 +36,8 @@ from core.corpora import DEFAULT_CORPUS, bundled_corpora
 from core.data import Corpus, CorpusError
 from core.history import RunRecord
 from core.run import Run
-from core.session import Phase, Session, SessionError, data_home, recorded_checkpoint
+from core.places import data_home, readable, writable
+from core.session import Phase, Session, SessionError, recorded_checkpoint
 from core.settings import RunConfig
 
 PANELS = (CorpusPanel, HyperPanel, TrainingPanel, GenerationPanel)  # a new panel: one module, one entry here
@@ -93,8 +94,8 @@ class MainScreen(Screen):
             corpus_panel.choose(DEFAULT_CORPUS)
         if app.resume_path:
             self.call_after_refresh(self._load_from, app.resume_path)
-        elif app.session.autosave_path.exists():
-            self.notify(f"An autosaved model is at {app.session.autosave_path}: {app.key_label('checkpoint.load')} "
+        elif (autosave := app.session.newest_autosave()) is not None:
+            self.notify(f"An autosaved model is at {autosave}: {app.key_label('checkpoint.load')} "
                         "loads it.", timeout=8)
 
     def on_resize(self, event: Resize) -> None:
@@ -416,9 +417,9 @@ class MainScreen(Screen):
     def action_save(self) -> None:
         run = self.session.run
         folder = data_home() / "checkpoints"
-        folder.mkdir(parents=True, exist_ok=True)
+        writable(folder).mkdir(parents=True, exist_ok=True)
         default = folder / f"{Path(run.corpus.name).stem}-step{self.session.step}.json"
-        self.app.push_screen(PathScreen("Save checkpoint to:", str(default)), self._save_to)
+        self.app.push_screen(PathScreen("Save checkpoint to:", str(default), allowed=writable), self._save_to)
 
     def _save_to(self, path: str | None) -> None:
         if path:
@@ -434,9 +435,10 @@ class MainScreen(Screen):
 
     def action_load(self) -> None:
         folder = data_home() / "checkpoints"  # where ^S saves: a bare name is looked for there, whatever is offered
-        candidates = (self.last_checkpoint, self.session.autosave_path)  # the last one saved here, else the autosave
+        candidates = (self.last_checkpoint, self.session.newest_autosave())  # the last one saved here, else an autosave
         default = next((str(path) for path in candidates if path is not None and path.exists()), str(folder) + "/")
-        ask_path = lambda: self.app.push_screen(PathScreen("Load checkpoint from:", default, base=folder),  # noqa: E731
+        ask_path = lambda: self.app.push_screen(PathScreen("Load checkpoint from:", default, base=folder,  # noqa: E731
+                                                           allowed=readable),
                                                 self._load_from)
         if self.session.unsaved_steps > 0:
             self.app.push_screen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -13,9 +14,10 @@ from textual.widgets.option_list import Option
 
 from charlm_tui.messages import CorpusChosen
 from charlm_tui.widgets.paths import PathInput
-from core.corpora import DESCRIPTIONS, bundled_corpora, resolve_corpus
+from core.corpora import DESCRIPTIONS, bundled_corpora, resolve_corpus, served_corpora
 from core.data import Corpus, CorpusError, load_corpus
 from core.settings import RunConfig
+from core.visible import visible
 
 
 class CorpusPanel(Vertical):
@@ -32,6 +34,7 @@ class CorpusPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield OptionList(
             *(Option(c.name, id=c.name) for c in bundled_corpora()),
+            *(Option(Text(visible(path.name)), id=str(path)) for path in served_corpora()),  # a served class's texts
             id="corpus-list",
         )
         yield PathInput(placeholder="open a file: path, ⏎", id="corpus-path", compact=True)
@@ -52,7 +55,7 @@ class CorpusPanel(Vertical):
 
     def watch_corpus(self, corpus: Corpus) -> None:
         self.show_error("")
-        self._highlight(corpus.name)
+        self._highlight(corpus)
         self.refresh_stats()
         self.post_message(CorpusChosen(corpus))
 
@@ -64,10 +67,10 @@ class CorpusPanel(Vertical):
         error.update(message)
         error.display = bool(message)
 
-    def _highlight(self, name: str) -> None:
+    def _highlight(self, corpus: Corpus) -> None:
         options = self.query_one("#corpus-list", OptionList)
         for index in range(options.option_count):
-            if options.get_option_at_index(index).id == name:
+            if options.get_option_at_index(index).id in (corpus.name, corpus.source):
                 options.highlighted = index
                 return
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.suggester import Suggester, SuggestionReady
 
 from charlm_tui.widgets.ordered_input import OrderedInput
+from core.places import readable
 
 
 def resolve_path(text: str, base: Path | None) -> Path:
@@ -41,7 +42,7 @@ class PathSuggester(Suggester):
         typed_folder, _, stem = value.rpartition("/")
         folder = resolve_path(typed_folder + "/" if "/" in value else ".", self.base)
         try:
-            with os.scandir(folder) as entries:
+            with os.scandir(readable(folder)) as entries:  # a served visitor lists only its own folders
                 names = sorted(
                     (entry.name, entry.is_dir()) for entry in entries
                     if entry.name.startswith(stem) and (stem.startswith(".") or not entry.name.startswith("."))
