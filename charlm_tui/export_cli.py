@@ -6,7 +6,7 @@ from pathlib import Path
 
 from charlm_tui.cli import OneLineParser
 from core.checkpoint import CheckpointError, check_writable_path, load_checkpoint
-from core.export import ExportError, write_safetensors, write_torch_module, written_by_export
+from core.export import AN_EXPORT, ExportError, write_safetensors, write_torch_module
 
 
 def build_export_parser() -> OneLineParser:
@@ -28,13 +28,10 @@ def check_outputs(args) -> None:
     for path, example, flag in outputs:
         if path is None:
             continue
-        path = check_writable_path(path, example, ExportError).resolve()
+        path = check_writable_path(path, example, ExportError, AN_EXPORT)
         suffix = Path(example).suffix
         if path.suffix != suffix:
             raise ExportError(f"{flag} {path.name}: name it *{suffix}, e.g. {path.with_suffix(suffix).name}")
-        if path.exists() and not written_by_export(path):  # the checkpoint itself, say, or a corpus
-            raise ExportError(f"{path} exists and is not an earlier export: it is left as it is; choose another name, "
-                              "or remove it first")
 
 
 def export_main(argv: list[str]) -> int:

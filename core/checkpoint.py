@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from core.data import Vocabulary, read_file_text
 from core.model import CharacterLM, check_weights, table_shapes
@@ -22,6 +24,7 @@ from core.settings import RunConfig, SettingError
 from core.training import TrainerState
 
 FORMAT = "charlm-tui-checkpoint"
+CHECKPOINT_OPENING = re.compile(rb'\s*\{\s*"format"\s*:\s*"charlm-tui-checkpoint"')  # how every version begins
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
 VERSION = 3  # 3: the split is a setting (v1-2 held out the tail); 2: every setting in one "settings" object; 1 split them into "model" and "train"
 
@@ -53,19 +56,35 @@ def to_json(checkpoint: Checkpoint) -> dict:
     }
 
 
-def check_writable_path(path: str | Path, example: str, error: type[ValueError] = CheckpointError) -> Path:
+def check_writable_path(path: str | Path, example: str, error: type[ValueError],
+                        ours: tuple[str, Callable[[Path], bool]]) -> Path:
     """The path a file can be written to, or `error` saying why not (`example` is the file name it suggests).
 
-    Never a directory, a device or a pipe; its folder must exist and be writable.
+    It replaces only what is the program's own: a new path, an empty file, or a file `ours` recognises by its
+    first bytes (an earlier checkpoint, an earlier export; `ours` is what it is called, and the test) that its
+    owner may write; never a directory, a device, a pipe, a symbolic link or a read-only file, even for root.
+    Its folder must exist and be writable.
     """
     try:
         path = writable(path)  # where a served visitor may write
     except OutsideError as outside:
         raise error(str(outside)) from None
+    try:
+        info = os.lstat(path)
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise error(f"{path} is a symbolic link: it is left as it is; give the file it points to, or another name")
     if path.is_dir():
         raise error(f"{path} is a directory: give a file name, e.g. {path / example}")
-    if path.exists() and not path.is_file():
+    if info is not None and not stat.S_ISREG(info.st_mode):
         raise error(f"{path} is not a regular file (a device or a pipe): choose a file name")
+    if info is not None and not info.st_mode & stat.S_IWUSR:
+        raise error(f"{path} is read-only: it is left as it is; choose another name (or make it writable first)")
+    name, recognise = ours
+    if info is not None and info.st_size and not recognise(path):
+        raise error(f"{path} exists and is not {name}: it is left as it is; choose "
+                    "another name, or remove it first")
     if not path.parent.is_dir():
         raise error(f"the folder {path.parent} does not exist: create it or choose another path")
     if not os.access(path.parent, os.W_OK):
@@ -73,16 +92,25 @@ def check_writable_path(path: str | Path, example: str, error: type[ValueError] 
     return path
 
 
+def is_checkpoint_file(path: Path) -> bool:
+    """Whether `path` begins as every charlm-tui checkpoint does (its format named first)."""
+    try:
+        with open(path, "rb") as file:
+            return CHECKPOINT_OPENING.match(file.read(256)) is not None
+    except OSError:
+        return False
+
+
 def check_save_path(path: str | Path, corpus_file: str | None = None) -> Path:
     """The path a checkpoint can be written to, or a CheckpointError saying why not (checked before training).
 
-    Never the corpus file being trained on (`corpus_file`), nor anything `check_writable_path` refuses.
+    Never the corpus file being trained on (`corpus_file`), nor anything `check_writable_path` refuses: what is
+    there already is replaced only when it is an earlier checkpoint (or empty).
     """
-    path = check_writable_path(path, "model.json")
-    if corpus_file is not None and path.exists() and os.path.samefile(path, corpus_file):
+    if corpus_file is not None and os.path.exists(path) and os.path.samefile(path, corpus_file):
         raise CheckpointError(f"{path} is the corpus this model trains on: saving there would overwrite it; "
                               "choose another name, e.g. model.json")
-    return path
+    return check_writable_path(path, "model.json", CheckpointError, ("a charlm-tui checkpoint", is_checkpoint_file))
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -92,7 +92,7 @@ def write_safetensors(source: Checkpoint | Run, path: str | Path, dtype: str = "
     """Write the model of a checkpoint or a run to `path` as safetensors, atomically; returns the path."""
     if dtype not in DTYPES:
         raise ExportError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-    path = check_writable_path(path, "model.safetensors", ExportError)
+    path = check_writable_path(path, "model.safetensors", ExportError, AN_EXPORT)
     write_atomically(path, _read(source, lambda checkpoint: safetensors_bytes(checkpoint, dtype)))
     return path
 
@@ -196,6 +196,9 @@ def written_by_export(path: Path) -> bool:
         return False
 
 
+AN_EXPORT = ("an earlier export", written_by_export)  # what an export may write over
+
+
 def torch_module_source(checkpoint: Checkpoint) -> str:
     """The Python source of a PyTorch module with the architecture of `checkpoint`'s model."""
     config = checkpoint.config
@@ -213,6 +216,6 @@ def torch_module_source(checkpoint: Checkpoint) -> str:
 
 def write_torch_module(source: Checkpoint | Run, path: str | Path) -> Path:
     """Write a PyTorch module for the model of a checkpoint or a run to `path` (a .py file); returns the path."""
-    path = check_writable_path(path, "model.py", ExportError)
+    path = check_writable_path(path, "model.py", ExportError, AN_EXPORT)
     write_atomically(path, _read(source, torch_module_source).encode("utf-8"))
     return path

@@ -10,9 +10,15 @@ is here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two apps quitting in the same instant are rare there
+    fcntl = None
 
 VISITOR_HOME = "CHARLM_TUI_VISITOR_HOME"  # set by `charlm-tui serve`: the visitor's folder, the only one written
 SERVED_CORPORA = "CHARLM_TUI_CORPORA"  # set by `charlm-tui serve`: folders of texts to read, os.pathsep between
@@ -104,3 +110,17 @@ def writable(path: str | Path) -> Path:
     if not _inside(real, (rule.home,)):
         raise OutsideError(f"{path} is not open to this served app: it saves only in your own folder, {rule.home}.")
     return real
+
+
+@contextlib.contextmanager
+def locked(folder: Path):
+    """Hold `folder`'s advisory lock (every charlm-tui process that writes its autosave there takes it)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
+        yield
+    finally:
+        os.close(fd)

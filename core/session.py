@@ -26,7 +26,7 @@ from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from core.corpora import bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
 from core.history import STOPPED, RunRecord, RunTracker
-from core.places import data_home, writable
+from core.places import data_home, locked, writable
 from core.run import Run
 from core.settings import RunConfig
 from core.training import StoppedEvent, StopReason, TrainingEvent
@@ -197,13 +197,14 @@ class Session:
             return None
         name = f"charlm-tui-autosave-{os.getpid()}.json"
         places = [self.autosave_path, self.autosave_path.with_name(name), Path(tempfile.gettempdir()) / name]
-        if self._holds_another_process_work(self.autosave_path):
-            places.pop(0)
         first_error = None
         for place in places:
             try:
                 writable(place).parent.mkdir(parents=True, exist_ok=True)
-                return self.save(place)
+                with locked(place.parent):  # whose file it is, and writing it, is one act: apps quit together
+                    if place == self.autosave_path and self._holds_another_process_work(place):
+                        continue
+                    return self.save(place)
             except (OSError, CheckpointError) as error:
                 first_error = first_error or error
         raise first_error

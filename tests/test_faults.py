@@ -646,10 +646,13 @@ async def test_save_to_a_bad_path_in_the_app_says_why_and_keeps_everything(tmp_p
     assert not temp_files(tmp_path)
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o600, 0o640, 0o444])
-def test_saving_over_a_file_keeps_its_mode(tmp_path, capsys, mode):
+AN_EARLIER_CHECKPOINT = '{"format":"charlm-tui-checkpoint","version":3}'  # how a checkpoint's bytes begin: enough
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600, 0o640])
+def test_saving_over_an_earlier_checkpoint_keeps_its_mode(tmp_path, capsys, mode):
     target = tmp_path / "model.json"
-    target.write_text("old")
+    target.write_text(AN_EARLIER_CHECKPOINT)
     target.chmod(mode)
     code, _, err = cli(capsys, "--headless", *TINY, "--steps", "10", "--sample", "0", "--save", str(target))
     assert code == 0, err
@@ -1041,7 +1044,7 @@ def test_a_second_signal_during_the_save_lets_it_finish(tmp_path, first, second,
     target = tmp_path / "big.json"
     folder = tmp_path if save else data_dir()
     if save:
-        target.write_text('{"an": "older checkpoint"}')
+        target.write_text(AN_EARLIER_CHECKPOINT)
         target.chmod(0o644)
     args = [*BIG, "--steps", "100000", "--print-every", "5", "--sample", "0"] + (["--save", str(target)] if save else [])
     with headless(*args) as proc:
