@@ -32,6 +32,7 @@ from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
 from core.session import Session
 from core.settings import RunConfig
+from core.visible import visible
 
 GIL_SWITCH_INTERVAL = 0.001  # seconds
 
@@ -46,6 +47,22 @@ class StyledMonochrome(Monochrome):
 
 
 NO_COLOR_FILTER = StyledMonochrome()
+
+
+class DrawnControls(LineFilter):
+    """The last guard between outside text and the terminal: a control character left in a line on screen (a
+    corpus's ESC, a file name's BEL, in a widget that did not draw it itself) is drawn as `core.visible` draws
+    it, never sent; the line keeps its width (what no longer fits is cut at its end)."""
+
+    def apply(self, segments: list[Segment], background) -> list[Segment]:
+        if all(control or text.isprintable() for text, _, control in segments):  # nearly every line: as it is
+            return segments
+        width = Segment.get_line_length(segments)
+        drawn = [segment if segment.control else Segment(visible(segment.text), segment.style) for segment in segments]
+        return Segment.adjust_line_length(drawn, width)
+
+
+DRAWN_CONTROLS = DrawnControls()
 
 
 class CharLMApp(App):
@@ -70,8 +87,12 @@ class CharLMApp(App):
     def get_default_screen(self) -> Screen:
         return self.main
 
+    def notify(self, message: str, **kwargs) -> None:
+        """A toast, as plain text: what it says may name a file or quote a corpus (data, never markup)."""
+        super().notify(message, **{**kwargs, "markup": False})
+
     def get_line_filters(self) -> list[LineFilter]:
-        return [NO_COLOR_FILTER if type(f) is Monochrome else f for f in super().get_line_filters()]
+        return [DRAWN_CONTROLS, *(NO_COLOR_FILTER if type(f) is Monochrome else f for f in super().get_line_filters())]
 
     def on_app_blur(self) -> None:
         """Textual's web driver starts the app blurred, and a blurred app's footer stays empty: a visitor would see

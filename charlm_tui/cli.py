@@ -18,7 +18,7 @@ from core.corpora import DEFAULT_CORPUS
 from core.lr_finder import LR_MAX, LR_MIN, STEPS as LR_STEPS
 from core.places import data_home
 from core.settings import BY_NAME, PRESETS, SAMPLING, SETTINGS, RunConfig, Setting, SettingError, parse_temperatures
-from core.visible import visible
+from core.visible import VisibleStream, visible
 
 
 PRINT_EVERY = Setting("print_every", "print every", "--print-every", int, "steps between progress lines",
@@ -197,7 +197,7 @@ def runs_main(argv: list[str]) -> int:
         if args.json:
             for r in runs:
                 visitor = {"visitor": visitors[r.id]} if r.id in visitors else {}
-                print(json.dumps({**r.to_json(), "outcome": r.outcome(), **visitor}, ensure_ascii=False))
+                print(json.dumps({**r.to_json(), "outcome": r.outcome(), **visitor}))  # ASCII: C1 escaped too
         else:
             print(_runs_table(runs, visitors))
         sys.stdout.flush()
@@ -215,7 +215,16 @@ def served_autosave_path() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Every way in: what it prints, on the command line or after the app, shows control characters drawn."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = VisibleStream(sys.stdout), VisibleStream(sys.stderr)  # the app's screen is Textual's own
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["runs"]:
         return runs_main(argv[1:])
     if argv[:1] == ["export"]:

@@ -25,6 +25,7 @@ from core.model import CharacterLM
 from core.params import ParamTable
 from core.sampling import FrozenModel, prepare_prompt
 from core.training import Trainer, TrainingEvent
+from core.visible import visible
 
 
 def _check_vocab(frozen: FrozenModel, vocab: Vocabulary) -> None:
@@ -277,8 +278,9 @@ SHOWN_CHARS = {" ": "␣", "\n": "⏎", "\t": "⇥"}  # characters that would pr
 
 
 def shown(text: str) -> str:
-    """`text` with its spaces, newlines and tabs made visible (␣ ⏎ ⇥), as the views print characters."""
-    return "".join(SHOWN_CHARS.get(char, char) for char in text)
+    """`text` with its spaces, newlines and tabs made visible (␣ ⏎ ⇥), and any other control character drawn
+    (core.visible), as the views print characters."""
+    return visible("".join(SHOWN_CHARS.get(char, char) for char in text))
 
 
 class MapPoint(NamedTuple):

@@ -126,7 +126,7 @@ class PathScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(self.title_text)
             yield PathInput(self.default, self.base, id="path")
-            yield Static(id="path-message", classes="error")
+            yield Static(id="path-message", classes="error", markup=False)
             yield Label(f"relative paths are in {tilde_path(self.base)}", classes="caption")
             yield Label("Enter to confirm, Esc to cancel, → completes", classes="caption")
 

@@ -32,6 +32,7 @@ from core.novelty import NoveltyIndex, NoveltyStats, novelty_index
 from core.run import Run
 from core.sampling import FrozenModel, Sampler, prepare_prompt
 from core.settings import MOST_TEMPERATURES, TEMPERATURE, SettingError, parse_temperatures
+from core.visible import visible
 
 NOVELTY_LINES = 2  # under each column: the long novelty summary when it fits in these, else the short one
 SEPARATOR = " · "  # between the parts of a novelty summary
@@ -116,7 +117,7 @@ class TemperatureColumn(Vertical):
     def __init__(self, temperature: float, prompt: str):
         super().__init__(classes="column")
         self.temperature = temperature
-        self._text = Text(prompt)
+        self._text = Text(visible(prompt, lines=True))
         self._marked = 0  # where the first line not yet marked new or known begins
         self._stats: NoveltyStats | None = None
 
@@ -126,7 +127,7 @@ class TemperatureColumn(Vertical):
         yield Static("", classes="novelty")
 
     def grow(self, added: str, stats: NoveltyStats | None, index: NoveltyIndex | None) -> None:
-        self._text.append(added)
+        self._text.append(visible(added, lines=True))
         if index is not None:
             self._marked = mark_lines(self._text, self._marked, index)
         if len(self._text) > KEEP_CHARACTERS:

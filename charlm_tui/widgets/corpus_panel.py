@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -38,7 +39,7 @@ class CorpusPanel(Vertical):
             id="corpus-list",
         )
         yield PathInput(placeholder="open a file: path, ⏎", id="corpus-path", compact=True)
-        yield Static(id="corpus-error", classes="error")
+        yield Static(id="corpus-error", classes="error", markup=False)  # it names the file
         yield Static(id="corpus-stats")
         yield Static(id="corpus-preview")
 
@@ -89,10 +90,9 @@ class CorpusPanel(Vertical):
             examples = f"[b red]{error}[/]"
         about = DESCRIPTIONS.get(corpus.name, "your file")
         self.query_one("#corpus-stats", Static).update(
-            f"[b]{corpus.name}[/]: {about}\n{len(corpus):,} chars, vocab {len(corpus.vocab)}\n{examples}"
+            f"[b]{escape(visible(corpus.name))}[/]: {about}\n{len(corpus):,} chars, vocab {len(corpus.vocab)}\n{examples}"
         )
-        preview = corpus.preview(2000).replace("[", r"\[")
-        self.query_one("#corpus-preview", Static).update(preview)
+        self.query_one("#corpus-preview", Static).update(Text(visible(corpus.preview(2000), lines=True)))
 
     @on(OptionList.OptionSelected, "#corpus-list")
     def _bundled_selected(self, event: OptionList.OptionSelected) -> None:

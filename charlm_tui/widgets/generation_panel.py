@@ -23,6 +23,7 @@ from core.data import Corpus
 from core.novelty import NoveltyIndex, novelty_index
 from core.sampling import Prompt, Sampler, prepare_prompt, starter_prompt
 from core.settings import SAMPLING, Setting, SettingError
+from core.visible import visible
 
 KEEP_CHARACTERS = 20_000  # generated text kept on screen (older text scrolls away for good)
 AUTO_EVERY = Setting("auto_every", "auto every", "", int, "steps between automatic samples while training",
@@ -74,7 +75,7 @@ class GenerationPanel(Vertical):
             yield setting_field(LENGTH)
             yield Label(AUTO_EVERY.label)
             yield setting_field(AUTO_EVERY, "auto-every")
-        yield Static("", id="gen-status")
+        yield Static("", id="gen-status", markup=False)  # it quotes the prompt
         with VerticalScroll(id="generated-scroll"):
             yield Static("", id="generated")
 
@@ -135,8 +136,8 @@ class GenerationPanel(Vertical):
         limits = "".join(f", {s.label} {s.show(getattr(settings, s.name))}" for s in (TOP_K, TOP_P)
                          if getattr(settings, s.name) is not None)
         self.begin(heading or f"step {run.trainer.state.step:,}, temperature {settings.temperature:g}{limits}")
+        self._sample_start = self._line_start = len(self._text)
         self.append(prompt.text)
-        self._sample_start = self._line_start = len(self._text) - len(prompt.text)
         sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=self._generation)
         if self.sampling and not automatic:  # one sample replaces another: the reactive does not change
             self.app.refresh_bindings()
@@ -179,7 +180,7 @@ class GenerationPanel(Vertical):
     @on(GeneratedText)
     def _generated_text(self, message: GeneratedText) -> None:
         if message.generation == self._generation:
-            self._text.append(message.text)
+            self._text.append(visible(message.text, lines=True))  # a model of any text may write any character
             novelty = self._index()
             if novelty is not None:
                 self._line_start = mark_lines(self._text, self._line_start, novelty)
@@ -218,7 +219,7 @@ class GenerationPanel(Vertical):
         self._show()
 
     def append(self, text: str) -> None:
-        self._text.append(text)
+        self._text.append(visible(text, lines=True))
         self._show()
 
     def _show(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from rich.table import Table
 from textual import on, work
 from textual.app import ComposeResult
@@ -127,7 +128,7 @@ class HyperPanel(Vertical):
     def show_pending(self, changes: list[str], key: str) -> None:
         """Settings the current model cannot take (they need a new one), or none."""
         pending = self.query_one("#hyper-pending", Static)
-        pending.update(f"[b]for a new model[/]: {', '.join(changes)} — the current model keeps its own "
+        pending.update(f"[b]for a new model[/]: {escape(', '.join(changes))} — the current model keeps its own "
                        f"({key} asks before discarding it)" if changes else "")
         pending.display = bool(changes)
 

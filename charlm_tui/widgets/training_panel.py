@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -170,7 +171,7 @@ class TrainingPanel(Vertical):
     def _show_verdict(self) -> None:
         """One line in words: the session's last word, the ETA's hint, what validation is doing."""
         p = self.last
-        words = [self.detail] if self.detail else []
+        words = [escape(self.detail)] if self.detail else []  # it may name a file
         if p is not None and self.phase is Phase.RUNNING and p.total_steps and p.steps_per_sec > 0:
             if (p.total_steps - p.step) / p.steps_per_sec > LONG_RUN:
                 words.append(LONG_RUN_HINT)
