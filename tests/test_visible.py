@@ -18,7 +18,9 @@ from rich.segment import Segment
 
 from charlm_tui.app import DRAWN_CONTROLS
 from core.visible import visible
+from test_app import make_app, set_field
 from test_faults import F5, ROOT, child_env, tui
+from test_first_minutes import a_paused_model
 
 SEQUENCES = "\x1b]0;PWNED-TITLE\x07 \x1b]52;c;cm0gLXJmIH4=\x07 \x1b[2J \x9b31m \x07"
 # what must never reach the terminal, and what shows instead that it was drawn
@@ -126,3 +128,26 @@ def test_the_app_shows_such_a_corpus_its_samples_and_its_name_drawn(evil):
         output = bytes(app.raw).decode("utf-8", "replace")
     assert_nothing_drives_the_terminal(output)
     assert "␛]0;PWNED-TITLE␇" in output and "␛]0;FILENAME␇" in output  # shown, drawn
+
+
+async def test_a_file_name_with_markup_is_shown_as_it_is_and_runs_nothing(tmp_path):
+    """Square brackets in a name are text: `[/]` crashed a notification, `[@click=…]` made an action link."""
+    folder, name = tmp_path / "a[", "]b[@click=app.quit]c[b].txt"  # its path holds [/]: a folder "a[" then "]b…"
+    folder.mkdir()
+    (folder / name).write_text("one line of text\nand another one\n" * 30)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for typed in (str(folder / name), str(folder / ("missing-" + name))):
+            await set_field(pilot, "#corpus-path", typed)
+            await pilot.press("enter")
+            await pilot.pause()
+        assert app.main.corpus.name == name
+        assert name in app.screen.query_one("#corpus-stats").render().plain
+        assert "missing-" + name in app.screen.query_one("#corpus-error").render().plain
+        await a_paused_model(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await set_field(pilot, "#path", str(folder / ("model-" + name.replace(".txt", ".json"))))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.said_that("Saved") and app.return_code is None and app.is_running
