@@ -151,7 +151,8 @@ def check_lr_find_flags(args: argparse.Namespace) -> None:
 
 def _runs_table(runs, visitors: dict[str, str]) -> str:
     """The history as a table, a run a line, oldest first; a served visitor's runs say whose (`visitors`, by run)."""
-    from core.history import local_time, short_number
+    from core.history import local_time
+    from core.metrics import short_number
 
     whose = ("visitor",) if visitors else ()
     rows = [("id", "started", "corpus", "steps", "best val", "final val", "ppl", "outcome", "settings", *whose)]

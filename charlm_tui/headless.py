@@ -17,6 +17,7 @@ from core.corpora import resolve_corpus
 from core.data import CorpusError
 from core.inside import next_char_odds, shown
 from core.lr_finder import find_lr
+from core.metrics import short_number
 from core.novelty import NoveltyStats, novelty_index
 from core.run import Run
 from core.sampling import Sampler, prepare_prompt
@@ -31,12 +32,15 @@ from charlm_tui.cli import corpus_from_args, given_settings, run_config_from_arg
 def _line(event: TrainingEvent, total: int | None) -> str:
     if isinstance(event, StepEvent):
         of = f"/{total}" if total else ""
-        return (f"step {event.step}{of}  epoch {event.epoch}  example loss {event.loss:.4f}  avg {event.avg_loss:.4f}  "
-                f"ppl {event.perplexity:.2f}  {event.steps_per_sec:.0f} steps/s")
+        return (f"step {event.step}{of}  epoch {event.epoch}  example loss {short_number(event.loss, 4)}  "
+                f"avg {short_number(event.avg_loss, 4)}  ppl {short_number(event.perplexity, 2)}  "
+                f"{event.steps_per_sec:.0f} steps/s")
     if isinstance(event, EpochEvent):
-        return f"epoch {event.epoch} complete  loss {event.avg_loss:.4f}  perplexity {event.perplexity:.2f}"
+        return (f"epoch {event.epoch} complete  loss {short_number(event.avg_loss, 4)}  "
+                f"perplexity {short_number(event.perplexity, 2)}")
     if isinstance(event, ValidationEvent):
-        return f"validation at step {event.step}  loss {event.loss:.4f}  perplexity {event.perplexity:.2f}"
+        return (f"validation at step {event.step}  loss {short_number(event.loss, 4)}  "
+                f"perplexity {short_number(event.perplexity, 2)}")
     return event.message
 
 

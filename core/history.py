@@ -203,11 +203,6 @@ def local_time(iso: str, short: bool = False) -> str:
     return when.strftime("%d %b %H:%M" if when.year == datetime.now().year else "%d %b %Y")
 
 
-def short_number(x: float | None, digits: int = 3) -> str:
-    """A loss or a perplexity in a table: `2.215`, `1.23e+07` when huge, `-` when there is none."""
-    return "-" if x is None else f"{x:.{digits}f}" if x < 1e6 else f"{x:.2e}"
-
-
 @dataclass(frozen=True)
 class Difference:
     """The corpus or a setting, not the same in all the runs compared: its values, shown, one per run."""
@@ -431,18 +426,19 @@ class RunTracker:
         record.settings = self._run.config.to_json()  # the last ones: a resume may change the lr, the budget…
         record.steps = state.step
         record.wall_seconds = round(self._wall + (now - self._since if self._since is not None else 0.0), 3)
-        record.curve = [[round(p), _round(v)] for p, v in zip(self._series.positions(), self._series.values())
-                        if math.isfinite(v)]
-        if record.curve and self._series.current is not None and math.isfinite(self._series.current):
-            record.curve[-1] = [len(losses), _round(self._series.current)]  # end where the run is
-        validation = list(state.validation)
+        record.curve = [[round(p), _kept(v)] for p, v in zip(self._series.positions(), self._series.values())
+                        if _kept(v) is not None]
+        current = self._series.current
+        if record.curve and current is not None and _kept(current) is not None:
+            record.curve[-1] = [len(losses), _kept(current)]  # end where the run is
+        validation = [(step, loss) for step, loss in state.validation if _kept(loss) is not None]
         if validation:
             step, loss = min(validation, key=lambda point: (point[1], point[0]))
-            record.best_validation = {"step": step, "loss": _round(loss)}
-            record.final_validation = _round(validation[-1][1])
-        record.validation = [[s, _round(v)] for s, v in _thin(validation, POINTS)]
-        last = record.final_validation if record.final_validation is not None else self._series.current
-        record.perplexity = _round(perplexity(last)) if last is not None and math.isfinite(last) else None
+            record.best_validation = {"step": step, "loss": _kept(loss)}
+        record.final_validation = _kept(state.validation[-1][1]) if state.validation else None
+        record.validation = [[s, _kept(v)] for s, v in _thin(validation, POINTS)]
+        last = record.final_validation if state.validation else current
+        record.perplexity = _kept(perplexity(last)) if last is not None and _kept(last) is not None else None
         if self._since is not None:
             record.stop_reason = RUNNING
         record.updated = _now()
@@ -456,8 +452,10 @@ class RunTracker:
         return True
 
 
-def _round(x: float) -> float:
-    return round(x, 5)
+def _kept(x: float) -> float | None:
+    """A loss or a perplexity as the history keeps it: rounded, or None when it is not a number worth keeping
+    (a diverged run's nan, inf or astronomic values), so that what is written always reads back."""
+    return round(x, 5) if math.isfinite(x) and 0 <= x < BIGGEST_LOSS else None
 
 
 def _thin(points: list, n: int) -> list:

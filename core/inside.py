@@ -203,6 +203,17 @@ def next_char_odds(frozen: FrozenModel, vocab: Vocabulary, context_text: str, te
     return NextCharOdds(odds, vocab.decode(prompt.context), prompt.skipped)
 
 
+def blown_up(frozen: FrozenModel, contexts: Sequence[Sequence[int]]) -> bool:
+    """Whether these weights have diverged: a weight, or the logits of one of `contexts`, is not finite (after an lr
+    far too high, the last finite weights may still overflow every softmax). Nothing inside such a model reads."""
+    tables = [frozen.embedding, *(layer.weight for layer in (*frozen.hidden, frozen.output))]
+    biases = [layer.bias for layer in (*frozen.hidden, frozen.output)]
+    if not all(math.isfinite(x) for table in tables for row in table for x in row) or \
+            not all(math.isfinite(x) for bias in biases for x in bias):
+        return True
+    return not all(math.isfinite(x) for context in contexts for x in frozen.logits(context))
+
+
 # --- the embedding map -----------------------------------------------------------------------------
 
 

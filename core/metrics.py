@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 
+def short_number(x: float | None, digits: int = 3) -> str:
+    """A loss or a perplexity as a few characters: `2.215`, `1.23e+07` when huge (a diverging run's 4.56e+231
+    is not 232 digits), `nan`, `-` when there is none."""
+    return "-" if x is None else f"{x:.{digits}f}" if abs(x) < 1e6 or x != x else f"{x:.2e}"
+
+
 class DownsampledSeries:
     """A whole series kept as at most `capacity` bucket means: when full, neighbouring buckets merge.
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from charlm_tui.cli import main
 from core.data import Corpus
@@ -328,3 +329,31 @@ def test_a_history_that_cannot_be_written_is_said_and_training_goes_on(tmp_path,
     said = capsys.readouterr()
     assert "training finished after 20 steps" in said.out
     assert "warning: the run history could not be written" in said.err and "Is a directory" in said.err
+
+
+LOSSES = st.floats(allow_nan=True, allow_infinity=True) | st.floats(min_value=0, max_value=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(losses=st.lists(LOSSES, min_size=1, max_size=300), validation=st.lists(LOSSES, max_size=40),
+       reason=st.sampled_from(list(StopReason)))
+def test_any_record_the_history_writes_reads_back(tmp_path_factory, losses, validation, reason):
+    """A run that diverged (nan, inf, 4.56e231 in its curves) is recorded as it ended, never as damage."""
+    run, log = tiny_run(), RunLog(tmp_path_factory.mktemp("history") / "runs.jsonl")
+    state = run.trainer.state
+    state.step, state.losses = len(losses), losses
+    state.validation = [(20 * (i + 1), loss) for i, loss in enumerate(validation)]
+    RunTracker(log).update(run, reason)
+    (back,), warnings = log.read()
+    assert warnings == [] and back.steps == len(losses) and back.outcome() == reason.value.replace("cancelled", "paused")
+    assert all(0 <= loss < 1e12 for _, loss in back.curve + back.validation)
+    assert back.perplexity is None or 1 <= back.perplexity < 1e12
+
+
+def test_a_diverged_headless_run_is_recorded_as_non_finite_and_reads_back(capsys):
+    code = main(["--headless", "--lr", "10", "--steps", "500", "--sample", "0"])  # nan at step 10
+    out, err = capsys.readouterr()
+    assert code == 1 and "not applied" in out, out + err  # it failed, and says why
+    assert main(["runs"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "non_finite" in out, out + err

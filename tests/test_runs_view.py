@@ -15,7 +15,8 @@ from textual.widgets.data_table import ColumnKey
 from charlm_tui.app import CharLMApp
 from charlm_tui.screens.runs import RunsScreen, RunsViewChoices
 from charlm_tui.widgets.runs_chart import RunsChart
-from core.history import ORDERS, RunLog, RunRecord, differences, local_time, short_number
+from core.history import ORDERS, RunLog, RunRecord, differences, local_time
+from core.metrics import short_number
 from core.settings import RunConfig
 
 NAMES = {"name": "names", "fingerprint": "n4m35", "path": None}

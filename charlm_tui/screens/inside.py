@@ -36,7 +36,8 @@ from charlm_tui.widgets.embedding_map import EmbeddingMap
 from charlm_tui.widgets.ordered_input import OrderedInput
 from core.inside import (Gradient, LayerHealth, LayerStep, MapPoint, StepReport, embedding_map, evenly_spaced,
                          fused_graph, hidden_activations, inspect_step, layer_health, mean_gradient_steps,
-                         next_char_odds, reference_op_counts, shown)
+                         blown_up, next_char_odds, reference_op_counts, shown)
+from core.metrics import short_number
 from core.run import Run
 from core.sampling import FrozenModel
 from core.session import Phase, Session, SessionError
@@ -45,6 +46,7 @@ from core.settings import SAMPLING
 REFRESH_INTERVAL = 2.0  # seconds at least between two readings of the weights while training, and more when…
 READING_SHARE = 0.025  # …a reading's CPU time would exceed this share of the time: it is taken from training (GIL)
 TICK = 0.5  # seconds between two looks at the session's phase and step, and at whether a reading is due
+BLOWN_UP_EXAMPLES = 8  # evenly spaced training examples whose logits tell whether the weights have diverged
 ACTIVATION_EXAMPLES = 200  # evenly spaced training examples whose activations judge the layers' health
 GRADIENT_EXAMPLES = 32  # evenly spaced training examples whose mean gradient the health and graph parts show
 TOP_ODDS = 10  # characters in the odds' bars
@@ -73,6 +75,7 @@ class Readings:
     health: list[LayerHealth] | None = None
     gradient: list[LayerStep] | None = None  # of the mean loss of GRADIENT_EXAMPLES, at the next update's lr
     op_counts: Counter | None = None  # the course's graph of `example`, by operation
+    blown_up: bool = False  # the weights have diverged: nothing else was read (see core.inside.blown_up)
 
 
 class Reader:
@@ -88,6 +91,8 @@ class Reader:
         trainer = run.trainer
         with trainer.lock:  # the step and the weights of the same moment
             step, lr, weights = trainer.state.step, trainer.learning_rate, FrozenModel.from_model(trainer.model)
+        if blown_up(weights, [context for context, _ in evenly_spaced(trainer.train_examples, BLOWN_UP_EXAMPLES)]):
+            return Readings(run, step, lr, weights, example, blown_up=True)
         found: dict = {}
         if "points" in needs:
             found["points"] = embedding_map(weights, run.corpus.vocab)
@@ -307,7 +312,7 @@ class OddsPart(Part):
     def _draw(self) -> None:
         """The odds of the last snapshot for the context typed, at the temperature set (0.1 ms: done at once)."""
         readings = self.readings
-        if readings is None:
+        if readings is None or readings.blown_up:
             return
         odds = next_char_odds(readings.weights, readings.run.corpus.vocab, self.context, self.temperature)
         seen = f"the model sees {quoted(odds.context)}"
@@ -390,7 +395,7 @@ class HealthPart(Part):
                 stuck = meter(h.stuck_share, 5, stuck_style if h.warning else "bold")
                 stuck.append(f" {h.stuck_share:>4.0%}")
                 activations = track(7, low, high, h.mean, (h.mean - h.std, h.mean + h.std))
-                activations.append(f" {h.mean:.2f}±{h.std:.2f}")
+                activations.append(f" {short_number(h.mean, 2)}±{short_number(h.std, 2)}")
             ratio = track(13, -6.0, 0.0, max(layer.log10_update_ratio, -6.0), tick=HEALTHY_RATIO)
             ratio.append(f" {ratio_words(layer)}")
             table.add_row(layer.name, stuck, activations, gradient_meter(layer.grad_norm), ratio)
@@ -502,6 +507,9 @@ class InsideScreen(Screen):
         grid-rows: 1fr 1fr 1fr;
     }
     InsideScreen.-grid MapPart { row-span: 2; }
+    InsideScreen #blown-up { display: none; padding: 1 2; }
+    InsideScreen.-blown-up #blown-up { display: block; }
+    InsideScreen.-blown-up #parts, InsideScreen.-blown-up #part-tabs { display: none; }
     """
 
     def __init__(self, session: Session):
@@ -520,6 +528,7 @@ class InsideScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="status")
+        yield Static("", id="blown-up", classes="error")
         yield Tabs(*(Tab(part.NAME.capitalize(), id=part.NAME) for part in PARTS), id="part-tabs")
         with Container(id="parts"):
             for part in PARTS:
@@ -693,9 +702,19 @@ class InsideScreen(Screen):
             self._stepping = False
             self.query_one(StepPart).show_report(report, readings.run, readings.step)
             self._show_on_main()
-        for part in self.parts:
-            part.show(readings)
+        self._show_blown_up(readings)
+        if not readings.blown_up:
+            for part in self.parts:
+                part.show(readings)
         self._show_status()
+
+    def _show_blown_up(self, readings: Readings) -> None:
+        """Diverged weights show no odds (every one nan) and no health (60-digit numbers): a sentence instead."""
+        self.query_one("#blown-up", Static).update(
+            f"The weights are not finite any more: training diverged (a learning rate far too high). Nothing inside "
+            f"this model can be read. {self._key('train.toggle')} offers a new model: lower lr first (0.01 is "
+            "safe), or turn on clipping." if readings.blown_up else "")
+        self.set_class(readings.blown_up, "-blown-up")
 
     @on(StepRefused)
     def _step_refused(self, message: StepRefused) -> None:

@@ -231,6 +231,17 @@ class MainScreen(Screen):
         if self.session.run is None:
             self._train_new()
             return
+        if self.phase is Phase.FAILED:  # after a divergence the last good weights are often no good either
+            self.app.push_screen(
+                ConfirmScreen(f"Training stopped: {self.session.detail}\nStart a new model, from fresh weights, with "
+                              f"the form's settings (lr {settings.learning_rate:g})? Or try again from this model's "
+                              f"last good weights ({self.session.step:,} steps)?", yes="New model", no="Try again"),
+                lambda fresh: self._train_new() if fresh else None if fresh is None else self._train_with(settings))
+            return
+        self._train_with(settings)
+
+    def _train_with(self, settings: RunConfig) -> None:
+        """Train the current model on with `settings`, or — when they change what it cannot — ask to start anew."""
         changes = self.session.changes(self.corpus, settings)
         if not changes:
             self._train_on()

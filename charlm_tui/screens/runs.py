@@ -20,7 +20,8 @@ from textual.worker import Worker, WorkerState
 
 from charlm_tui.widgets.hyper_panel import format_duration
 from charlm_tui.widgets.runs_chart import RunsChart, Series
-from core.history import ORDERS, Difference, RunLog, RunRecord, differences, local_time, short_number
+from core.history import ORDERS, Difference, RunLog, RunRecord, differences, local_time
+from core.metrics import short_number
 from core.settings import BY_NAME
 
 SORT_KEYS = Binding.Group("sort")  # v t z: one footer entry

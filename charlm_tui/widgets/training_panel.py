@@ -16,6 +16,7 @@ from charlm_tui.messages import TrainingProgress
 from charlm_tui.widgets.hyper_panel import LONG_RUN, format_duration
 from charlm_tui.widgets.loss_chart import LossChart
 from charlm_tui.workers import LossCurves, progress_message, train_loop
+from core.metrics import short_number
 from core.session import Phase, Session
 from core.training import perplexity
 
@@ -137,11 +138,11 @@ class TrainingPanel(Vertical):
                 eta = f"  ETA {format_duration((p.total_steps - p.step) / p.steps_per_sec)}"
         self.query_one("#train-steps", Static).update(f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}  "
                                                       f"lr {p.learning_rate:.3g}{speed}{eta} ", layout=False)
-        val = "–" if p.validation_loss is None else f"[b]{p.validation_loss:.3f}[/]"
+        val = "–" if p.validation_loss is None else f"[b]{short_number(p.validation_loss)}[/]"
         ppl = perplexity(p.loss if p.validation_loss is None else p.validation_loss)
         self.query_one("#train-stats", Static).update(
-            f"loss [b]{p.loss:.3f}[/] [dim]smoothed[/]  val {val}  ppl {ppl:.2f}  "
-            f"[dim]epoch avg {p.avg_loss:.3f}  example {p.example_loss:.2f}[/]",
+            f"loss [b]{short_number(p.loss)}[/] [dim]smoothed[/]  val {val}  ppl {short_number(ppl, 2)}  "
+            f"[dim]epoch avg {short_number(p.avg_loss)}  example {short_number(p.example_loss, 2)}[/]",
             layout=False,  # always one line: repainting is enough, and it keeps keys snappy while training
         )
         bar = self.query_one("#train-progress", ProgressBar)
@@ -163,8 +164,8 @@ class TrainingPanel(Vertical):
             return
         self.query_one("#loss-curve", Sparkline).data = p.curve
         if p.curve:
-            self.query_one("#loss-max", Static).update(f"{max(p.curve):.2f}", layout=False)
-            self.query_one("#loss-min", Static).update(f"{min(p.curve):.2f}", layout=False)
+            self.query_one("#loss-max", Static).update(short_number(max(p.curve), 2), layout=False)
+            self.query_one("#loss-min", Static).update(short_number(min(p.curve), 2), layout=False)
         # one point would be drawn as a full-height bar: wait for a second one
         self.query_one("#val-curve", Sparkline).data = p.validation_curve if len(p.validation_curve) > 1 else []
 
