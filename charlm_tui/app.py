@@ -68,7 +68,10 @@ DRAWN_CONTROLS = DrawnControls()
 class CharLMApp(App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "charlm-tui"
-    BINDINGS = APP_BINDINGS
+    # Tab moves the focus at once, as the key arrives: a non-priority binding runs only after the keys behind it
+    # reached the field it is leaving (Tab 7 typed fast put the 7 in the old field).
+    BINDINGS = [*APP_BINDINGS, Binding("tab", "focus_next", show=False, priority=True),
+                Binding("shift+tab", "focus_previous", show=False, priority=True)]
 
     def __init__(self, corpus: str = DEFAULT_CORPUS, resume: str | None = None, config: RunConfig | None = None,
                  autosave_path: Path | None = None, calibrate: bool = True):

@@ -1,13 +1,19 @@
 """A learner's natural mistakes never break the instrument (issue 22)."""
 
-from textual.widgets import Static
+import threading
+from contextlib import contextmanager
+
+from textual import events
+from textual.widgets import Input, Static
 
 from charlm_tui.screens.dialogs import ConfirmScreen
 from charlm_tui.screens.inside import InsideScreen
+from charlm_tui.screens.temperatures import TemperatureScreen
 from core.history import RunLog
 from core.session import Phase
 from core.settings import RunConfig
 from test_app import make_app, set_field, steps, wait_for
+from test_first_minutes import a_paused_model
 
 DIVERGES = RunConfig(learning_rate=10.0, max_steps=5_000, epochs=None)  # the default model: nan by step ~10
 
@@ -61,3 +67,55 @@ async def test_inside_a_diverged_model_says_so_instead_of_nan_bars(tmp_path):
         said = screen.query_one("#blown-up", Static).render().plain
         assert "not finite" in said and "lower lr" in said
         assert not screen.query_one("#parts").display
+
+
+def burst(app, *keys: str) -> None:
+    """Keys as a fast typist or a terminal's paste sends them: all at once, none waiting for the one before."""
+    for key in keys:
+        event = events.Paste(key[len("paste:"):]) if key.startswith("paste:") else \
+            events.Key(key, " " if key == "space" else key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)  # as the driver does: Pilot.press waits for the app between keys
+
+
+@contextmanager
+def a_busy_thread():
+    """A thread that holds the GIL as training does, so the UI thread gets it only now and then."""
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: [sum(i * i for i in range(20_000)) for _ in iter(done.is_set, True)])
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+async def test_keys_typed_in_a_burst_land_in_order_in_every_field(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        context = app.screen.query_one("#context_length", Input)
+        context.focus()
+        await pilot.pause()
+        with a_busy_thread():
+            burst(app, "ctrl+u", "4", "tab", "ctrl+u", "1", "2", "tab", "ctrl+u", "3", "2", "shift+tab", "tab", "tab",
+                  "ctrl+u", "paste:3")
+            await wait_for(pilot, lambda: app.screen.focused is app.screen.query_one("#n_hidden", Input) and
+                           app.screen.focused.value == "3", what="the burst typed")
+        values = [app.screen.query_one(f"#{name}", Input).value
+                  for name in ("context_length", "embed_dim", "hidden_dim", "n_hidden")]
+        assert values == ["4", "12", "32", "3"]
+
+
+async def test_a_burst_in_the_temperatures_field_lands_in_order(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await a_paused_model(pilot)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TemperatureScreen), what="the temperatures")
+        field = app.screen.query_one("#temperatures", Input)
+        field.focus()
+        await pilot.pause()
+        with a_busy_thread():
+            burst(app, "ctrl+u", "1", ",", "space", "2")
+            await wait_for(pilot, lambda: field.value == "1, 2", what="the burst typed")

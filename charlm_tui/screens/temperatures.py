@@ -27,6 +27,7 @@ from textual.widgets import Footer, Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from charlm_tui.widgets.novelty_marks import LEGEND, mark_lines
+from charlm_tui.widgets.ordered_input import OrderedInput
 from charlm_tui.workers import TEXT_INTERVAL, Post
 from core.novelty import NoveltyIndex, NoveltyStats, novelty_index
 from core.run import Run
@@ -253,7 +254,7 @@ class TemperatureScreen(Screen):
         yield Header()
         with Horizontal(id="field-row"):
             yield Label("temperatures")
-            yield Input(", ".join(TEMPERATURE.show(t) for t in self.temperatures), id="temperatures", compact=True,
+            yield OrderedInput(", ".join(TEMPERATURE.show(t) for t in self.temperatures), id="temperatures", compact=True,
                         validators=[TemperaturesValidator()], placeholder="0.5, 1, 1.5", max_length=FIELD_LENGTH,
                         tooltip=f"1 to {MOST_TEMPERATURES}, separated by commas; each {TEMPERATURE.requirement()}")
             yield Static("Enter: sample these weights again", id="field-hint")
