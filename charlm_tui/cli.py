@@ -218,7 +218,8 @@ def served_autosave_path() -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Every way in: what it prints, on the command line or after the app, shows control characters drawn."""
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = VisibleStream(sys.stdout), VisibleStream(sys.stderr)  # the app's screen is Textual's own
+    sys.stdout, sys.stderr = (VisibleStream(stream) if stream is not None else None  # None: closed (>&-)
+                              for stream in streams)  # the app's screen is Textual's own
     try:
         return _main(sys.argv[1:] if argv is None else argv)
     finally:

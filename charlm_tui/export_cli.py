@@ -28,10 +28,10 @@ def check_outputs(args) -> None:
     for path, example, flag in outputs:
         if path is None:
             continue
-        path = check_writable_path(path, example, ExportError, AN_EXPORT)
-        suffix = Path(example).suffix
-        if path.suffix != suffix:
+        path, suffix = Path(path), Path(example).suffix
+        if path.suffix != suffix and not path.is_dir():  # a folder is said to be one, below
             raise ExportError(f"{flag} {path.name}: name it *{suffix}, e.g. {path.with_suffix(suffix).name}")
+        check_writable_path(path, example, ExportError, AN_EXPORT)
 
 
 def export_main(argv: list[str]) -> int:

@@ -129,6 +129,8 @@ def build_parser(limits) -> argparse.ArgumentParser:
                              f"[{limits.idle_minutes:g}]")
     parser.add_argument("--keep-autosaves", type=_whole(1), default=limits.autosaves, metavar="N",
                         help=f"autosaves kept per visitor, the newest; older ones are removed [{limits.autosaves}]")
+    parser.add_argument("--max-disk", type=_whole(1), default=limits.disk_mb, metavar="MB",
+                        help=f"the most a visitor's folder may hold; beyond it nothing more is saved [{limits.disk_mb}]")
     return parser
 
 
@@ -160,7 +162,8 @@ def banner(args, token: str, limits) -> str:
             f"  Whoever has this address gets in, nobody else. Each visitor's app reads only the bundled texts{texts},\n"
             f"  and saves only in a folder of its own under {visitors_home()} (charlm-tui runs lists every run).\n"
             f"  At most {limits.visitors} visitors at once, {limits.tabs} tabs each, {limits.columns}x{limits.rows} "
-            f"characters; {limits.idle_minutes:g} idle minutes end an app, {limits.autosaves} autosaves kept each.\n"
+            f"characters; {limits.idle_minutes:g} idle minutes end an app, {limits.autosaves} autosaves and "
+            f"{limits.disk_mb} MB kept each.\n"
             "  Ctrl+C stops the server; every app autosaves first.")
 
 
@@ -168,10 +171,12 @@ async def serve(classroom, host: str, port: int, static: Path, ready) -> None:
     """Listen until SIGINT, SIGTERM or SIGHUP; then every app quits (and autosaves) before the server ends."""
     from aiohttp import web
 
+    from charlm_tui.server import listen
+
     runner = web.AppRunner(classroom.web_app(static), access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        listening = await listen(runner, host, port)
         ready()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -179,15 +184,27 @@ async def serve(classroom, host: str, port: int, static: Path, ready) -> None:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         classroom.say("charlm-tui: stopping: every app autosaves and ends")
+        listening.close()
     finally:
         await runner.cleanup()
+
+
+def more_open_files() -> None:
+    """As many open files as this user may have (each visitor's app holds three pipes, each browser a socket)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 65536), hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def serve_main(argv: list[str]) -> int:
     try:  # the serve extra: textual-serve's page script, and aiohttp
         import textual_serve
 
-        from charlm_tui.server import TOKEN_ENV, Classroom, Limits
+        from charlm_tui.server import TOKEN_ENV, Classroom, Limits, quiet_aiohttp
     except ImportError:
         print("charlm-tui serve: error: it needs textual-serve: pip install 'charlm-tui[serve]' (make serve does it)",
               file=sys.stderr)
@@ -205,12 +222,14 @@ def serve_main(argv: list[str]) -> int:
         print(f"charlm-tui serve: error: {problem}", file=sys.stderr)
         return 2
     limits = Limits(visitors=args.max_visitors, tabs=args.max_tabs, columns=args.max_size[0], rows=args.max_size[1],
-                    idle_minutes=args.idle, autosaves=args.keep_autosaves)
+                    idle_minutes=args.idle, autosaves=args.keep_autosaves, disk_mb=args.max_disk)
     say = lambda line: print(line, flush=True)  # noqa: E731
     # -P: the folder serve was started from is not put first on the import path (a `core/` there would shadow ours)
     classroom = Classroom([sys.executable, "-P", "-m", "charlm_tui.cli"], token, args.port, tuple(args.corpora),
                           limits, frozenset(args.allow_host), say)
     static = Path(textual_serve.__file__).with_name("static")
+    quiet_aiohttp(say)
+    more_open_files()
     try:
         asyncio.run(serve(classroom, args.host, args.port, static, lambda: say(banner(args, token, limits))))
     except OSError as error:

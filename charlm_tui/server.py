@@ -22,8 +22,10 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
+import logging
 import os
 import re
 import secrets
@@ -37,8 +39,9 @@ from string import Template
 from typing import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
+from yarl import URL
 
-from core.places import SERVED_CORPORA, VISITOR_HOME, visitors_home
+from core.places import SERVED_CORPORA, VISITOR_HOME, VISITOR_QUOTA, visitors_home
 from core.visible import visible
 
 TOKEN_ENV = "CHARLM_TUI_TOKEN"
@@ -46,7 +49,11 @@ MIN_TOKEN_LENGTH = 16
 VISITOR_COOKIE = "charlm-tui-visitor"
 VISITOR_ID = re.compile(r"[0-9a-f]{32}")
 VISITOR_COOKIE_AGE = 365 * 24 * 3600  # a returning visitor finds their runs for a year
-MAX_MESSAGE = 1 << 20  # bytes a browser may send at once (a paste)
+MAX_MESSAGE = 64 * 1024  # bytes a page may send in one message (a paste)
+KEYS_PER_SECOND, KEYS_AT_ONCE = 2_000, 16_384  # characters of input an app takes: typing and pasting, never a flood
+HOST = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?")  # a name or an address, and a port
+FIRST_REQUEST_SECONDS = 10  # a connection that has not sent a whole request head by then is closed
+MOST_CONNECTIONS = 256  # at once: well under the open-file limit, so that the server can always accept
 PAGE = Template((Path(__file__).with_name("page.html")).read_text(encoding="utf-8"))
 SECURITY_HEADERS = {
     # the page, its script and its websocket come from here, and nothing else may be fetched, framed or posted
@@ -69,6 +76,7 @@ class Limits:
     rows: int = 80
     idle_minutes: float = 30  # no key or resize for this long: the app autosaves and ends
     autosaves: int = 5  # autosaves kept per visitor, the newest; older ones are removed
+    disk_mb: int = 200  # the most a visitor's folder may hold: beyond it nothing more is saved
     grace: float = 3.0  # seconds an app has to autosave and end before it is killed
 
     def clamp(self, width, height) -> tuple[int, int]:
@@ -76,7 +84,7 @@ class Limits:
         def whole(value, default: int, most: int) -> int:
             try:
                 return max(1, min(int(value), most))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999
                 return default
         return whole(width, 80, self.columns), whole(height, 24, self.rows)
 
@@ -100,6 +108,7 @@ class AppProcess:
         self.command, self.env, self.cwd, self.grace = command, env, cwd, grace
         self.process: asyncio.subprocess.Process | None = None
         self.last_input = time.monotonic()
+        self.allowance, self.allowed_at = float(KEYS_AT_ONCE), time.monotonic()  # a token bucket of characters
         self.stderr = b""
 
     async def start(self, width: int, height: int) -> None:
@@ -122,8 +131,15 @@ class AppProcess:
             pass  # the app has ended: its output loop ends the connection
 
     async def keys(self, text: str) -> None:
-        self.last_input = time.monotonic()
-        await self._send(packet(b"D", text.encode("utf-8", "replace")))
+        """Keys typed or pasted in the page: as many as a person sends. Beyond that they are dropped: each one
+        becomes an event in the app, and a megabyte of them kept an app busy, and growing, for minutes."""
+        now = self.last_input = time.monotonic()
+        self.allowance = min(KEYS_AT_ONCE, self.allowance + (now - self.allowed_at) * KEYS_PER_SECOND)
+        self.allowed_at = now
+        text = text[:int(self.allowance)]
+        self.allowance -= len(text)
+        if text:
+            await self._send(packet(b"D", text.encode("utf-8", "replace")))
 
     async def meta(self, message: dict, by_visitor: bool = True) -> None:
         if by_visitor:
@@ -192,12 +208,11 @@ def machine_names() -> set[str]:
     return names
 
 
-def host_name(host: str) -> str:
-    """The name or address of a Host header, without its port; an IPv6 address without its brackets."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+def host_name(host: str) -> str | None:
+    """The name or address of a Host header, without its port (an IPv6 address without its brackets); None when it
+    is not a name or an address and a port (what is allowed here is written into the page)."""
+    match = HOST.fullmatch(host.strip())
+    return match[1].strip("[]").lower() if match else None
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -222,7 +237,7 @@ class Classroom:
     apps: dict[str, set[AppProcess]] = field(default_factory=dict)  # by visitor id: the running ones
 
     def __post_init__(self):
-        self.names = machine_names() | {host_name(h) for h in self.allowed_hosts}
+        self.names = machine_names() | {host_name(h) or h for h in self.allowed_hosts}
         self.auth_cookie = f"charlm-tui-{self.port}"  # cookies are per host, not port: two servers keep two
         self.auth_value = hmac.new(self.token.encode(), b"charlm-tui visitor", hashlib.sha256).hexdigest()
 
@@ -232,6 +247,8 @@ class Classroom:
         """The Host header names this machine: one of its names, or the address the request came in on (a
         DNS-rebinding page names its own site, which resolves here only for the attacker's purpose)."""
         name = host_name(request.host or "")
+        if name is None:
+            return False
         if name in self.names:
             return True
         asked, arrived = _address(name), None
@@ -264,7 +281,8 @@ class Classroom:
                 self.say(f"refused {where}: a wrong token")
                 return refusal(403, "That token is not this server's: use the address it printed.")
             query = {k: v for k, v in request.query.items() if k != "token"}  # the token leaves the address bar
-            response = web.Response(status=303, headers={"Location": str(request.rel_url.with_query(query))})
+            # to the page, whatever the path: a Location made of it (//elsewhere) would lead off to another site
+            response = web.Response(status=303, headers={"Location": str(URL("/").with_query(query))})
             response.set_cookie(self.auth_cookie, self.auth_value, httponly=True, samesite="Lax", path="/")
             return response
         if not self.authorised(request):
@@ -294,7 +312,8 @@ class Classroom:
         scheme = "wss" if request.headers.get("X-Forwarded-Proto") == "https" else "ws"
         font_size = request.query.get("fontsize", "16")
         font_size = min(max(int(font_size), 8), 40) if font_size.isdigit() else 16
-        response = web.Response(text=PAGE.substitute(websocket=f"{scheme}://{request.host}/ws", font_size=font_size),
+        websocket = html.escape(f"{scheme}://{request.host}/ws")  # a Host that passed host_allowed: a name and a port
+        response = web.Response(text=PAGE.substitute(websocket=websocket, font_size=font_size),
                                 content_type="text/html")
         if visitor is None:
             response.set_cookie(VISITOR_COOKIE, secrets.token_hex(16), max_age=VISITOR_COOKIE_AGE, httponly=True,
@@ -346,7 +365,7 @@ class Classroom:
         """One message of textual-serve's page: keys, a resize, a ping, focus or blur. Anything else is dropped."""
         try:
             kind, *rest = json.loads(data)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # RecursionError: [[[[…]]]]
             return
         if kind == "stdin" and rest and isinstance(rest[0], str):
             await app.keys(rest[0])
@@ -370,7 +389,8 @@ class Classroom:
         env = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
         env.update({"TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver", "TEXTUAL_FPS": "60",
                     "TEXTUAL_COLOR_SYSTEM": "truecolor", "TERM_PROGRAM": "textual",
-                    VISITOR_HOME: str(home), SERVED_CORPORA: os.pathsep.join(map(str, self.corpora))})
+                    VISITOR_HOME: str(home), SERVED_CORPORA: os.pathsep.join(map(str, self.corpora)),
+                    VISITOR_QUOTA: str(self.limits.disk_mb)})
         return env
 
     async def stop_every_app(self, _app: web.Application | None = None) -> None:
@@ -383,6 +403,78 @@ class Classroom:
                         web.static("/static", static, show_index=False, follow_symlinks=False)])
         app.on_shutdown.append(self.stop_every_app)
         return app
+
+
+class Connection:
+    """One connection's protocol, aiohttp's inside it. It is closed when its first request head has not come in
+    FIRST_REQUEST_SECONDS, and at once while MOST_CONNECTIONS are open: aiohttp waits for a head for ever, and a
+    few hundred half-sent requests (no token needed) held every socket, the teacher's too."""
+
+    def __init__(self, inner, connections: set):
+        self.inner, self.connections = inner, connections
+        self.deadline: asyncio.TimerHandle | None = None
+        self.head = b""  # the end of what came so far, until a head is complete
+        self.admitted = False
+
+    def connection_made(self, transport) -> None:
+        if len(self.connections) >= MOST_CONNECTIONS:
+            transport.abort()
+            return
+        self.admitted = True
+        self.connections.add(self)
+        self.deadline = asyncio.get_running_loop().call_later(FIRST_REQUEST_SECONDS, transport.abort)
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.deadline is not None:
+            self.head = self.head[-3:] + data[:4096]  # a head ends in a blank line, maybe split between two reads
+            if b"\r\n\r\n" in self.head:
+                self.deadline.cancel()
+                self.deadline = None
+        self.inner.data_received(data)
+
+    def eof_received(self):
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        if self.admitted:
+            self.connections.discard(self)
+            self.inner.connection_lost(error)
+
+
+async def listen(runner: web.AppRunner, host: str, port: int) -> asyncio.AbstractServer:
+    """Serve `runner`'s app on host:port, each connection guarded (see Connection)."""
+    connections: set[Connection] = set()
+    return await asyncio.get_running_loop().create_server(lambda: Connection(runner.server(), connections), host, port)
+
+
+class OneLine(logging.Handler):
+    """aiohttp's own complaints (a malformed request, a reset connection) as one line, at most one a second: anyone
+    can send those, and a traceback each would bury the server's own lines."""
+
+    def __init__(self, say: Callable[[str], None]):
+        super().__init__(logging.WARNING)
+        self.say, self.said_at = say, 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if time.monotonic() - self.said_at >= 1:
+            self.said_at = time.monotonic()
+            error = f" ({type(record.exc_info[1]).__name__})" if record.exc_info and record.exc_info[1] else ""
+            self.say(f"charlm-tui serve: {visible(record.getMessage())[:200]}{error}")
+
+
+def quiet_aiohttp(say: Callable[[str], None]) -> None:
+    logger = logging.getLogger("aiohttp")
+    logger.addHandler(OneLine(say))
+    logger.propagate = False
 
 
 def refusal(status: int, message: str) -> web.Response:

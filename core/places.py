@@ -22,6 +22,7 @@ except ImportError:  # Windows: no advisory locks; two apps quitting in the same
 
 VISITOR_HOME = "CHARLM_TUI_VISITOR_HOME"  # set by `charlm-tui serve`: the visitor's folder, the only one written
 SERVED_CORPORA = "CHARLM_TUI_CORPORA"  # set by `charlm-tui serve`: folders of texts to read, os.pathsep between
+VISITOR_QUOTA = "CHARLM_TUI_QUOTA_MB"  # set by `charlm-tui serve`: the most a visitor's folder may hold
 
 
 class OutsideError(PermissionError):
@@ -62,6 +63,7 @@ class Confinement:
 
     home: Path
     corpora: tuple[Path, ...]
+    quota: int | None = None  # bytes the visitor's folder may hold
 
     @property
     def readable_roots(self) -> tuple[Path, ...]:
@@ -79,7 +81,19 @@ def confinement() -> Confinement | None:
         return None
     corpora = tuple(Path(os.path.realpath(folder)) for folder in os.environ.get(SERVED_CORPORA, "").split(os.pathsep)
                     if folder)
-    return Confinement(Path(os.path.realpath(home)), corpora)
+    megabytes = os.environ.get(VISITOR_QUOTA, "")
+    return Confinement(Path(os.path.realpath(home)), corpora, int(megabytes) * 2**20 if megabytes.isdigit() else None)
+
+
+def _bytes_in(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 def _inside(real: Path, roots) -> bool:
@@ -109,6 +123,9 @@ def writable(path: str | Path) -> Path:
     real = Path(os.path.realpath(path))
     if not _inside(real, (rule.home,)):
         raise OutsideError(f"{path} is not open to this served app: it saves only in your own folder, {rule.home}.")
+    if rule.quota is not None and (used := _bytes_in(rule.home)) >= rule.quota:
+        raise OutsideError(f"your folder holds {used / 2**20:.0f} MB, the most a visitor may keep here: nothing more "
+                           "can be saved (ask the person serving the app to make room).")
     return real
 
 

@@ -10,7 +10,7 @@ from core.checkpoint import CheckpointError, save_checkpoint
 from core.corpora import resolve_corpus, served_corpora
 from core.data import CorpusError, load_corpus
 from core.history import RunLog
-from core.places import VISITOR_HOME, OutsideError, data_home, readable, user_data_home, writable
+from core.places import VISITOR_HOME, VISITOR_QUOTA, OutsideError, data_home, readable, user_data_home, writable
 from core.run import Run
 from core.settings import RunConfig
 from core.session import Session
@@ -87,3 +87,14 @@ def test_run_by_its_own_user_charlm_tui_opens_what_that_user_may(tmp_path):
     assert readable(text) == text and writable(tmp_path / "x.json") == tmp_path / "x.json"
     assert load_corpus(text).text.startswith("a text") and data_home() == user_data_home()
     assert served_corpora() == []
+
+
+def test_a_visitor_saves_nothing_more_once_its_folder_holds_its_quota(visitor, monkeypatch):
+    home, _, _ = visitor
+    monkeypatch.setenv(VISITOR_QUOTA, "1")  # MB
+    run = Run.new(resolve_corpus("names"), TINY)
+    assert save_checkpoint(home / "first.json", run.to_checkpoint()).exists()  # under the quota: saved
+    (home / "big.bin").write_bytes(b"\0" * 2**20)
+    with pytest.raises(CheckpointError, match="holds 1 MB, the most a visitor may keep"):
+        save_checkpoint(home / "second.json", run.to_checkpoint())
+    assert not (home / "second.json").exists()

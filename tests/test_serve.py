@@ -27,7 +27,7 @@ from core.history import RunLog
 pytest.importorskip("textual_serve", reason="textual-serve is not installed: pip install 'charlm-tui[serve]'")
 aiohttp = pytest.importorskip("aiohttp", reason="aiohttp comes with textual-serve")
 
-from charlm_tui.server import AppProcess, keep_newest_autosaves  # noqa: E402  (needs aiohttp)
+from charlm_tui.server import KEYS_AT_ONCE, AppProcess, keep_newest_autosaves  # noqa: E402  (needs aiohttp)
 from chromium import Browser, find_chromium  # noqa: E402
 
 F4, F5 = "\x1bOS", "\x1b[15~"  # as xterm.js sends them
@@ -452,3 +452,106 @@ def test_a_port_in_use_is_said(capsys):
         taken.listen()
         assert main(["serve", "--port", str(taken.getsockname()[1])]) == 2
     assert "cannot listen on" in capsys.readouterr().err
+
+
+# --- what a hostile visitor or neighbour tried (a campaign against the first version) -----------------------------
+
+
+async def test_a_flood_of_keys_is_cut_to_what_a_person_types_and_the_app_still_ends_with_its_tab(server):
+    async with Visitor(server) as visitor:
+        await visitor.enter()
+        async with visitor.websocket() as ws:
+            await read_until(ws, "Corpus")
+            for _ in range(16):  # 1 MB of "~" in messages the size of a paste: each key would be an event
+                await ws.send_json(["stdin", "~" * 60_000])
+        assert await server.until_no_apps(15), "an app kept busy by a flood of keys outlived its tab"
+    async with Visitor(server) as visitor:  # and a message bigger than a paste closes the connection
+        await visitor.enter()
+        async with visitor.websocket() as ws:
+            await read_until(ws, "Corpus")
+            await ws.send_json(["stdin", "~" * 100_000])
+            while (await ws.receive(timeout=30)).type == aiohttp.WSMsgType.BINARY:
+                pass
+        assert await server.until_no_apps(15)
+
+
+async def test_input_beyond_a_persons_pace_is_dropped(tmp_path, monkeypatch):
+    app, sent = AppProcess([sys.executable], {}, tmp_path, grace=1), []
+
+    async def send(data: bytes) -> None:
+        sent.append(len(data) - 5)  # the packet's kind and length
+
+    monkeypatch.setattr(app, "_send", send)
+    for _ in range(20):
+        await app.keys("x" * 10_000)
+    assert KEYS_AT_ONCE <= sum(sent) < KEYS_AT_ONCE + 2_000  # what came at once, and what came while it did
+    await app.keys("y")  # a person typing on afterwards is not locked out for long
+    await asyncio.sleep(0.01)
+    await app.keys("z")
+    assert sent[-1] == 1
+
+
+async def test_the_token_address_leads_only_to_the_page(server):
+    token = server.address.partition("token=")[2]
+    async with aiohttp.ClientSession() as http:
+        for path in (f"//evil.example/x?token={token}", f"/\\evil.example/x?token={token}",
+                     f"/static/js/textual.js?fontsize=20&token={token}"):
+            async with http.get(f"http://localhost:{server.port}{path}", allow_redirects=False) as response:
+                assert response.status == 303 and response.headers["Location"] in ("/", "/?fontsize=20"), path
+
+
+@pytest.mark.parametrize("host", ["localhost:anything", "localhost:{port}, evil.example", "[::1]evil.example",
+                                  'localhost:{port}"><img src=x>', "127.0.0.1%25eth0"])
+async def test_a_host_header_that_is_not_a_name_and_a_port_is_refused(server, host):
+    async with Visitor(server) as visitor:
+        await visitor.enter()
+        async with visitor.http.get(f"{visitor.base}/", headers={"Host": host.format(port=server.port)}) as response:
+            assert response.status == 403 and "<img" not in await response.text()
+
+
+async def test_nonsense_from_the_page_is_dropped_and_the_app_goes_on(server):
+    async with Visitor(server) as visitor:
+        await visitor.enter()
+        async with visitor.websocket() as ws:
+            seen = await read_until(ws, "Corpus")
+            await ws.send_json(["resize", {"width": 1e999, "height": float("inf")}])  # JSON's Infinity
+            await ws.send_str("[" * 30_000 + "]" * 30_000)  # deeper than json.loads goes, smaller than a paste
+            await ws.send_str('["resize", {"width": 120, "height": 40}]')
+            await ws.send_json(["stdin", F5])
+            await read_until(ws, "step ", seen=seen)  # the same app, still listening
+    assert not any("Traceback" in line for line in server.said)
+
+
+async def test_half_sent_requests_are_closed_and_cannot_take_every_socket(monkeypatch):
+    """A few hundred connections that never finish their request head (no token needed) held every socket."""
+    from aiohttp import web
+
+    from charlm_tui import server as served
+
+    monkeypatch.setattr(served, "FIRST_REQUEST_SECONDS", 1.0)
+    monkeypatch.setattr(served, "MOST_CONNECTIONS", 20)
+    app = web.Application()
+    async def page(request):
+        return web.Response(text="the page")
+
+    app.add_routes([web.get("/", page)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    listening = await served.listen(runner, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    try:
+        held = []
+        for _ in range(30):  # more than it admits at once
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: local")
+            held.append((reader, writer))
+        closed = await asyncio.gather(*(asyncio.wait_for(reader.read(), 10) for reader, _ in held))
+        assert all(data == b"" for data in closed)  # every one closed: at once beyond 20, the rest after 1 s
+        async with aiohttp.ClientSession() as http:  # and the next visitor is answered
+            async with http.get(f"http://127.0.0.1:{port}/") as response:
+                assert await response.text() == "the page"
+        for _, writer in held:
+            writer.close()
+    finally:
+        listening.close()
+        await runner.cleanup()
