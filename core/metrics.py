@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from typing import NamedTuple
 
 
@@ -54,6 +56,38 @@ class DownsampledSeries:
         full = [i * size + (size + 1) / 2 for i in range(len(self._means))]
         return full + ([len(self._means) * size + (self._open_count + 1) / 2] if self._open_count else [])
 
+    @property
+    def count(self) -> int:
+        """Points appended so far."""
+        return len(self._means) * self.bucket_size + self._open_count
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def to_json(self) -> dict:
+        """Everything it holds, so that a series read back goes on exactly as this one would."""
+        return {"capacity": self.capacity, "bucket_size": self.bucket_size, "means": list(self._means),
+                "open_sum": self._open_sum, "open_count": self._open_count}
+
+    @classmethod
+    def from_json(cls, data) -> DownsampledSeries:
+        """A series as `to_json` wrote it, every field checked (a ValueError names the first bad one)."""
+        series = cls.__new__(cls)
+        series._restore(data)
+        return series
+
+    def _restore(self, data) -> None:
+        _check(isinstance(data, dict), "must be an object")
+        capacity, size, means = data.get("capacity"), data.get("bucket_size"), data.get("means")
+        _check(_is_count(capacity) and capacity >= 2 and capacity % 2 == 0, "capacity must be an even number ≥ 2")
+        _check(_is_count(size) and size >= 1 and size & (size - 1) == 0, "bucket_size must be a power of 2")
+        _check(isinstance(means, list) and len(means) < capacity and all(_is_number(m) for m in means),
+               "means must be a list of fewer numbers than the capacity")
+        _check(_is_count(data.get("open_count")) and data["open_count"] < size, "open_count must be below bucket_size")
+        _check(_is_number(data.get("open_sum")), "open_sum must be a number")
+        self.capacity, self.bucket_size, self._means = capacity, size, [float(m) for m in means]
+        self._open_sum, self._open_count = float(data["open_sum"]), data["open_count"]
+
 
 class SmoothedSeries(DownsampledSeries):
     """An exponential moving average of a series (weight `smoothing` on the newest value), downsampled.
@@ -75,6 +109,35 @@ class SmoothedSeries(DownsampledSeries):
         self.current = self._average / self._weight
         super().append(self.current)
 
+    def to_json(self) -> dict:
+        return {**super().to_json(), "smoothing": self.smoothing, "current": self.current, "average": self._average,
+                "weight": self._weight}
+
+    def _restore(self, data) -> None:
+        super()._restore(data)
+        smoothing, weight, current = data.get("smoothing"), data.get("weight"), data.get("current")
+        _check(_is_number(smoothing) and 0 < smoothing <= 1, "smoothing must be a number in (0, 1]")
+        _check(_is_number(weight) and 0 <= weight <= 1, "weight must be a number in [0, 1]")
+        _check(_is_number(data.get("average")), "average must be a number")
+        _check((current is None) == (self.count == 0) and (current is None or _is_number(current)),
+               "current must be a number once there is a point, and null before")
+        self.smoothing, self._weight, self._average = float(smoothing), float(weight), float(data["average"])
+        self.current = None if current is None else float(current)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value) -> bool:
+    """A number JSON can hold (a diverging run's curve may hold nan and inf only while in memory)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
 
 IMPROVEMENT = 1e-3  # a validation loss must beat the best by this much to count as better
 OVERFITTING = 1.05  # the latest validation this far above its best reads as rising, not noise
@@ -84,6 +147,17 @@ TREND_WINDOW = 4  # evaluations averaged to tell a falling validation loss from 
 def best_point(validation: list[tuple[int, float]]) -> tuple[int, float]:
     """The (step, loss) of the lowest validation loss, the first of equals; `validation` must not be empty."""
     return min(validation, key=lambda point: (point[1], point[0]))
+
+
+def thinned_validation(validation: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
+    """About `most` of the (step, loss) `validation` points, spread evenly over the steps, with the first, the best and
+    the latest 2 × TREND_WINDOW kept: what a chart, the best and the trend need of a long run's evaluations."""
+    kept = {0, validation.index(best_point(validation)), *range(max(0, len(validation) - 2 * TREND_WINDOW), len(validation))}
+    steps = [step for step, _ in validation]
+    first, last = steps[0], steps[-1]
+    for i in range(most):  # the first point at or after each of `most` evenly spaced steps
+        kept.add(bisect_left(steps, first + (last - first) * i / most))
+    return [validation[i] for i in sorted(kept)]
 
 
 def evaluations_since_best(validation: list[tuple[int, float]]) -> int:
@@ -99,15 +173,17 @@ class Verdict(NamedTuple):
     warning: bool = False  # something to act on: overfitting, or a step size too big
 
 
-def validation_verdict(validation: list[tuple[int, float]], training_rising: bool = False) -> Verdict:
+def validation_verdict(validation: list[tuple[int, float]], training_rising: bool = False,
+                       since_best: int | None = None) -> Verdict:
     """In words: is validation still improving? `validation` is (step, loss) in order; `training_rising`
-    says whether the smoothed training loss is going up too (then the step size is the suspect)."""
+    says whether the smoothed training loss is going up too (then the step size is the suspect); `since_best`, the
+    evaluations after the best when `validation` has been thinned (by default they are counted in it)."""
     if not validation:
         return Verdict("")
     best_step, best = best_point(validation)
     if len(validation) == 1:
         return Verdict(f"first validation: {best:.3f} at step {best_step:,}")
-    since = evaluations_since_best(validation)
+    since = evaluations_since_best(validation) if since_best is None else since_best
     if since == 0:
         return Verdict(f"validation improving: best {best:.3f} at step {best_step:,}")
     # One evaluation is noisy: a run whose latest evaluations are lower on average than the ones before
