@@ -168,7 +168,9 @@ class CharLMApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
-            if not (self.is_web and command.title == "Screenshot"):  # charlm-tui serve delivers no files to a browser
+            # Keys: Textual's panel squeezes the form and Esc does not close it (F1 lists every key); Screenshot:
+            # charlm-tui serve delivers no files to a browser
+            if command.title != "Keys" and not (self.is_web and command.title == "Screenshot"):
                 yield command
         for binding in APP_BINDINGS + SCREEN_BINDINGS:  # the Inside view's part keys only mean something there
             if binding.id not in ("help.alt", "quit"):

@@ -191,6 +191,8 @@ def _sample(session: Session, args: argparse.Namespace, out: Output, stop: threa
     run = session.run
     weights = run.trainer.snapshot()
     prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
+    if prompt.skipped and not out.as_json:  # JSON says it in each sample's event
+        out.say(f"skipped {prompt.skipped!r} in the prompt: not in the vocabulary of {run.corpus.name}")
     novelty = novelty_index(run.corpus.text)
     samples = []
     temperatures = args.temperature or (TEMPERATURE.default,)

@@ -54,6 +54,9 @@ def is_bundled(corpus: Corpus) -> bool:
 
 def resolve_corpus(name_or_path: str) -> Corpus:
     """A bundled corpus by name (`names`), or any text file by path."""
+    if not name_or_path.strip():
+        names = ", ".join(c.name for c in bundled_corpora())
+        raise CorpusError(f"the corpus is empty: name a bundled one ({names}) or give a text file's path")
     for corpus in bundled_corpora():
         if name_or_path in (corpus.name, corpus.path.name):
             return load_corpus(corpus.path, corpus.name)

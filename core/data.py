@@ -154,6 +154,7 @@ class Vocabulary:
 MIN_VALIDATION_EXAMPLES = 100  # fewer held-out examples measure noise, not how well the model generalises
 SPLITS = ("spread", "tail")  # how the held-out examples are chosen (see Corpus.split)
 PARAGRAPH_CHARS = 512  # prose is held out in runs of whole paragraphs of at least this many characters
+FEWEST_UNITS = 10  # a text of fewer lines or paragraphs (one long line: minified text) is held out in pieces
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,11 @@ class Corpus:
         spans = ([], [])  # train, validation
         for u, (start, stop) in enumerate(units):
             spans[u in held].append((max(start, context_length), stop))
-        return Split(SpanView(self.encoded, context_length, spans[0]), SpanView(self.encoded, context_length, spans[1]))
+        split = Split(SpanView(self.encoded, context_length, spans[0]), SpanView(self.encoded, context_length, spans[1]))
+        if len(split.train) == 0:
+            raise CorpusError(f"holding out {validation_fraction:.0%} of {self.name} leaves nothing to train on: use a "
+                              "smaller validation fraction, or a longer text")
+        return split
 
     def _units(self) -> list[tuple[int, int]]:
         """The text cut into [start, stop) pieces that end at line ends: its lines when it is one item a
@@ -247,6 +252,9 @@ class Corpus:
             stop = len(text) if stop == -1 else stop + 1
             units.append((start, stop))
             start = stop
+        if len(units) < FEWEST_UNITS:  # one long line would be all training or all validation: cut it in pieces
+            piece = -(-len(text) // FEWEST_UNITS)
+            units = [(start, min(start + piece, len(text))) for start in range(0, len(text), piece)]
         return units
 
     def preview(self, chars: int = 200) -> str:
@@ -302,10 +310,13 @@ def read_file_text(path: str | Path, limit: int, what: str, error: type[ValueErr
 
 
 def read_text(path: str | Path) -> str:
-    """A corpus file's text, or a CorpusError that says what is wrong with the file."""
+    """A corpus file's text, or a CorpusError that says what is wrong with the file. A text whose lines end
+    only in CR (old Macs) or in Unicode's line separator gets line breaks, as Python's own reading gives it."""
     text = read_file_text(path, MAX_CORPUS_BYTES, "text", CorpusError)
     if not text:
         raise CorpusError(f"{Path(path).expanduser()} is empty: choose a file with some text in it.")
+    if "\n" not in text:
+        text = text.replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
     return text
 
 

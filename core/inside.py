@@ -400,7 +400,15 @@ class FusedNode:
     op: str  # "embedding", "linear+relu" (or +tanh), "linear", "cross_entropy"
     inputs: int  # Values in (the embedding: the context's characters, which are not Values)
     outputs: int  # Values out
-    tables: tuple[tuple[int, int], ...]  # the (rows, columns) of the parameter tables it reads
+    tables: tuple[tuple[int, int], ...]  # the (rows, columns) of the parameter tables it reads, as stored
+
+    @property
+    def shape(self) -> str:
+        """Its tables as the course, and the Setup view's table, write them: a layer is inputs × outputs + biases."""
+        if len(self.tables) == 2:
+            (outputs, inputs), _ = self.tables
+            return f"{inputs}×{outputs}+{outputs}"
+        return " + ".join(f"{rows}×{columns}" for rows, columns in self.tables)
 
 
 def fused_graph(frozen: FrozenModel) -> list[FusedNode]:

@@ -176,8 +176,8 @@ SETTINGS: tuple[Setting, ...] = (
              {"default": 0.01, "makemore": 0.1}, flag="--lr", minimum=1e-6, maximum=10.0),
     _setting("batch_size", "batch", int, "examples whose gradients are averaged into one update (1: the course's "
              "per-example SGD)", {"default": 1, "makemore": 8}, minimum=1, maximum=1024, fixed=True),
-    _setting("lr_schedule", "schedule", str, "how lr changes over the budget: constant, step (× decay at decay at) "
-             "or cosine (down to lr × decay)", {"default": "constant", "makemore": "step"}, flag="--schedule",
+    _setting("lr_schedule", "schedule", str, "how lr changes over the budget: constant, step (lr × decay from "
+             "'decay at' of the budget on) or cosine (down to lr × decay)", {"default": "constant", "makemore": "step"}, flag="--schedule",
              choices=SCHEDULES),
     _setting("lr_decay", "decay", float, "the schedule's factor: lr × decay after the step, or at the cosine's end",
              {"default": 0.1}, minimum=1e-4, maximum=1.0),

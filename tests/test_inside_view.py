@@ -316,7 +316,7 @@ async def test_the_graph_and_the_live_gradient(checkpoint, tmp_path):
                                        run.trainer.learning_rate)
         assert screen.readings.gradient == gradient
         graph = text_of(screen, "#graph")
-        assert "embedding" in graph and "linear+relu" in graph and "27×8" in graph and "32×64 + 1×32" in graph
+        assert "embedding" in graph and "linear+relu" in graph and "27×8" in graph and "64×32+32" in graph  # in × out
         assert f"loss {frozen.loss(*screen.example):.3f}" in graph
         counts = text_of(screen, "#graph-counts").replace("\n", " ")
         assert f"{sum(screen.readings.op_counts.values()):,} nodes for this one example" in counts

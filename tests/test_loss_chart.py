@@ -206,7 +206,7 @@ async def test_the_best_validation_is_marked_and_labelled():
         await settle(pilot)
         chart = app.query_one(LossChart)
         assert chart.best_validation() == (3000, 1.9876)
-        assert "best 1.99 at step 3000" in chart.legend_text
+        assert "best 1.988 at step 3,000" in chart.legend_text  # as the numbers under the chart say it
         text = plot_text(app)
         assert text.count("◆") == 1
         # the marker sits in the column of step 3000 (about 3/5 of the way along the axis)
@@ -220,7 +220,7 @@ async def test_the_best_validation_stays_labelled_on_a_narrow_chart():
     app = ChartApp(*falling_curve())
     async with app.run_test(size=(LossChart.MIN_COLUMNS + 10, 8)) as pilot:
         await settle(pilot)
-        assert "best 2.10" in app.query_one(LossChart).legend_text
+        assert "best 2.097" in app.query_one(LossChart).legend_text
 
 
 async def test_epoch_marks_are_drawn_unless_there_are_too_many():

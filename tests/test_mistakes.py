@@ -8,7 +8,9 @@ from textual.widgets import Input, Static
 
 from charlm_tui.screens.dialogs import ConfirmScreen
 from charlm_tui.screens.inside import InsideScreen
+from charlm_tui.screens.runs import RunsScreen
 from charlm_tui.screens.temperatures import TemperatureScreen
+from charlm_tui.widgets.generation_panel import GenerationPanel
 from core.history import RunLog
 from core.session import Phase
 from core.settings import RunConfig
@@ -119,3 +121,43 @@ async def test_a_burst_in_the_temperatures_field_lands_in_order(tmp_path):
         with a_busy_thread():
             burst(app, "ctrl+u", "1", ",", "space", "2")
             await wait_for(pilot, lambda: field.value == "1, 2", what="the burst typed")
+
+
+async def test_the_main_screens_view_keys_work_from_inside(tmp_path):
+    """The tab bar names F2, F3, F4: from the Inside view they lead there (and F7 samples) instead of nothing."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await a_paused_model(pilot)
+        for key, lands in (("f2", lambda: app.main.has_class("view-setup")),
+                           ("f3", lambda: app.main.has_class("view-train")),
+                           ("f4", lambda: isinstance(app.screen, RunsScreen)),
+                           ("f7", lambda: app.main.query_one(GenerationPanel).sampling or "step" in
+                            app.main.query_one(GenerationPanel).text)):
+            await pilot.press("ctrl+n")
+            await wait_for(pilot, lambda: isinstance(app.screen, InsideScreen), what="the Inside view")
+            await pilot.press(key)
+            await wait_for(pilot, lambda: not isinstance(app.screen, InsideScreen) and lands(), what=f"{key} from Inside")
+            if isinstance(app.screen, RunsScreen):
+                await pilot.press("escape")
+
+
+async def test_in_the_odds_field_the_footer_says_what_esc_does(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await a_paused_model(pilot)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, InsideScreen), what="the Inside view")
+        screen = app.screen
+        screen.query_one("#context", Input).focus()
+        await pilot.pause()
+        assert screen.active_bindings["escape"].binding.description == "Leave field"  # what the footer says
+        await pilot.press("escape")
+        assert app.screen is screen and not screen.query_one("#context", Input).has_focus
+        assert screen.active_bindings["escape"].binding.description == "Close"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, InsideScreen)
+
+
+def test_the_palette_offers_no_keys_panel(tmp_path):
+    app = make_app(tmp_path)
+    assert "Keys" not in {command.title for command in app.get_system_commands(app.main)}

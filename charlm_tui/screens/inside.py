@@ -31,7 +31,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static, Tab, Tabs
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
-from charlm_tui.keymap import INSIDE_BINDINGS
+from charlm_tui.keymap import INSIDE_BINDINGS, SCREEN_BINDINGS
 from charlm_tui.widgets.embedding_map import EmbeddingMap
 from charlm_tui.widgets.ordered_input import OrderedInput
 from core.inside import (Gradient, LayerHealth, LayerStep, MapPoint, StepReport, embedding_map, evenly_spaced,
@@ -438,7 +438,7 @@ class GraphPart(Part):
         table.add_row(Text(f"{quoted(vocab.decode(context))} → {quoted(vocab.idx_to_char[target])}", style="bold"),
                       "", f"{len(context)} characters", "")
         for node, gradient in zip(nodes, [*readings.gradient, None]):
-            shapes = " + ".join(f"{rows}×{columns}" for rows, columns in node.tables)
+            shapes = node.shape
             if gradient is None:  # the loss node
                 out, grad = f"→ loss {weights.loss(context, target):.3f}", Text("")
             else:
@@ -473,7 +473,7 @@ TEMPERATURE_KEYS = Binding.Group("Temp")  # one place in the footer for both: wi
 
 class InsideScreen(Screen):
     """Inside `session`'s model (which must exist): one step taken apart, the next character's odds, the embedding
-    map, layer health and the graph. Esc closes (from the context field: leaves it first)."""
+    map, layer health and the graph. Esc closes (from the context field: leaves it first, as the footer says)."""
 
     BINDINGS = [
         *INSIDE_BINDINGS,  # first in the footer, where it shows them anyway while the context field has the focus
@@ -483,7 +483,12 @@ class InsideScreen(Screen):
                 group=TEMPERATURE_KEYS),
         Binding("f10", "temperature(1)", "Hotter", tooltip="The odds' temperature up: flatter", id="sample.warmer",
                 group=TEMPERATURE_KEYS),
+        # Esc leaves the context field first (the footer says so there), then closes the view
+        Binding("escape", "leave_field", "Leave field", tooltip="Out of the context field: ← → then choose a part"),
         Binding("escape", "close", "Close", tooltip="Back to training"),
+        # the main screen's view keys (its tab bar names them) leave this view for theirs, under the same ids
+        *(Binding(b.key, f"leave({b.action!r})", b.description, show=False, tooltip=b.tooltip, id=b.id)
+          for b in SCREEN_BINDINGS if b.id in ("view.setup", "view.train", "runs.show", "sample.start")),
     ]
     AUTO_FOCUS = None  # not the context field: s would type there (on tabs, the tabs take the focus)
     DEFAULT_CSS = """
@@ -602,6 +607,8 @@ class InsideScreen(Screen):
             return not self._on_odds_tab  # s is typed into the context field there
         if action == "part":
             return not self.has_class("-grid")  # the grid shows every part
+        if action in ("leave_field", "close"):
+            return (action == "leave_field") == self.query_one("#context", Input).has_focus
         return True
 
     def action_part(self, direction: int) -> None:
@@ -635,11 +642,16 @@ class InsideScreen(Screen):
         self._reveal(OddsPart.NAME)
         self.query_one(OddsPart).nudge(direction * TEMPERATURE_STEP)
 
+    async def action_leave(self, action: str) -> None:
+        """Close this view, then do what the main screen's key does there (F2 Setup, F3 Watch, F4 Runs, F7 Sample)."""
+        await self.action_close()
+        await self.app.main.attempt(action)
+
+    def action_leave_field(self) -> None:
+        """Out of the context field, back to the screen's keys; on tabs, to the tabs: ← → choose a part."""
+        self.set_focus(None if self.has_class("-grid") else self.query_one("#part-tabs", Tabs))
+
     async def action_close(self) -> None:
-        if self.focused is self.query_one("#context", Input):
-            # back to the screen's keys; on tabs, to the tabs: ← → choose a part
-            self.set_focus(None if self.has_class("-grid") else self.query_one("#part-tabs", Tabs))
-            return
         if self._stepping and self._worker is not None:
             try:
                 await self._worker.wait()  # the step goes on in its thread: let the main screen see it

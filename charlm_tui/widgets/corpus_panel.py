@@ -87,7 +87,7 @@ class CorpusPanel(Vertical):
             if split.note:
                 examples += "\n[i]too small to hold some out for validation: it trains on all of it[/]"
         except (CorpusError, ValueError) as error:
-            examples = f"[b red]{error}[/]"
+            examples = f"[b red]{escape(str(error))}[/]"
         about = DESCRIPTIONS.get(corpus.name, "your file")
         self.query_one("#corpus-stats", Static).update(
             f"[b]{escape(visible(corpus.name))}[/]: {about}\n{len(corpus):,} chars, vocab {len(corpus.vocab)}\n{examples}"

@@ -29,6 +29,7 @@ Point = tuple[float, float]
 MAX_EPOCH_MARKS = 20  # beyond this many epochs the marks would only grey the plot
 LOG_FLOOR = 1e-12  # losses at or below zero cannot be drawn on a log scale and are left out there
 Y_EDGE = 0.03  # share of the loss range left free at least above and below the data
+SHORT_PLOT_ROWS = 4  # a plot this short spans the bulk of the losses; the highest tenth runs along its top edge
 
 
 def _compact(value: float, digits: int = 3) -> str:
@@ -274,6 +275,10 @@ class StepLossChart(Widget):
         data_rows = max(height - 3, 1)  # the plot's height less its two border rows and the x ticks
         if losses:
             low, high = min(losses), max(losses)
+            if not self.log_y and data_rows <= SHORT_PLOT_ROWS and len(losses) >= 10:
+                # TensorBoard's "ignore outliers": over 3 rows a whole run's span (3.3 down to 2.4) left ticks 0.5
+                # apart, and 2.4 could not be told from 2.6; the first steps' high losses run along the top instead
+                high = sorted(losses)[int(0.9 * (len(losses) - 1))]
             span = high - low
             if span <= 1e-12 * max(1.0, abs(high)):
                 span = max(abs(high) * 0.1, 0.1 if not self.log_y else 0.05)
@@ -418,6 +423,8 @@ class LossChart(StepLossChart):
         if best is not None and self.log_y and best[1] <= LOG_FLOOR:
             best = None
         plot, frame = self._axes(ty + vy, tx + vx)
+        if not self.log_y:  # what is above the axis (a short plot's first steps) runs along its top
+            ty, vy = [min(y, frame.high) for y in ty], [min(y, frame.high) for y in vy]
 
         # epoch marks first, under everything (PlotWidget's own vertical lines would be drawn over the curves), then
         # validation under training so that the noisier training line stays whole where they overlap, then the
@@ -450,7 +457,7 @@ class LossChart(StepLossChart):
     ) -> list[Text]:
         """The legend in shorter and shorter wordings."""
         train_style, val_style, best_style, epoch_style = styles
-        best_value = "" if best is None else f"{best[1]:.2f}" if abs(best[1]) < 100 else _compact(best[1])
+        best_value = "" if best is None else f"{best[1]:.3f}" if abs(best[1]) < 100 else _compact(best[1])
         variants = []
         for train_name, val_name, best_at, epoch_name in (
             ("train (smoothed)", "validation", " at step ", "epoch"),
@@ -467,7 +474,8 @@ class LossChart(StepLossChart):
                 parts.append((f" {val_name}  ", ""))
             if best is not None:
                 parts.append(("◆", best_style))
-                at = f"{best_at}{StepAxis.label(best[0])}" if best_at else ""
+                step = f"{best[0]:,.0f}" if best_at == " at step " else StepAxis.label(best[0])  # as the numbers say it
+                at = f"{best_at}{step}" if best_at else ""
                 parts.append((f" best {best_value}{at}  ", ""))
             if has_marks and epoch_name:
                 parts.append(("│", epoch_style))

@@ -54,6 +54,7 @@ class TrainingPanel(Vertical):
         self.validation_note = ""  # why the run has no validation, when it asked for some
         self._verdict = ""
         self._curves_shown = 0.0  # when the curves were last drawn (time.monotonic())
+        self._validations_shown = 0  # how many validation points they had
 
     def compose(self) -> ComposeResult:
         yield Static("", id="train-state")
@@ -156,9 +157,10 @@ class TrainingPanel(Vertical):
         a curve of the whole run hardly moves in a quarter of a second, and each redraw is the UI thread's
         time taken from training."""
         now = time.monotonic()
-        if self.phase is Phase.RUNNING and now - self._curves_shown < CHART_INTERVAL:
+        new_validation = len(p.validation_points) != self._validations_shown  # the legend's best is said below too
+        if self.phase is Phase.RUNNING and now - self._curves_shown < CHART_INTERVAL and not new_validation:
             return
-        self._curves_shown = now
+        self._curves_shown, self._validations_shown = now, len(p.validation_points)
         if not self.has_class("-sparklines"):
             self.query_one(LossChart).show(list(zip(p.curve_steps, p.curve)), p.validation_points, p.epoch_steps)
             return
