@@ -47,10 +47,30 @@ def visitor(tmp_path, monkeypatch):
 
 @pytest.fixture
 def snap_compare(snap_compare):
-    """Snapshots without animations: a tab's underline slides after a 20 ms timer, and a loaded machine caught it midway."""
+    """Snapshots without animations (a tab's underline slides after a 20 ms timer, and a loaded machine caught it
+    midway) and with every text cursor shown and still (a loaded machine caught one mid-blink)."""
 
-    def compare(app, *args, **kwargs):
+    def compare(app, *args, run_before=None, **kwargs):
+        async def before(pilot):
+            if run_before is not None:
+                await run_before(pilot)
+            await steady_cursors(pilot)
+
         app.animation_level = "none"
-        return snap_compare(app, *args, **kwargs)
+        return snap_compare(app, *args, run_before=before, **kwargs)
 
     return compare
+
+
+async def steady_cursors(pilot) -> None:
+    """Every Input's cursor visible and not blinking: blinking off (public API), the app idle (a blink already on its
+    way has landed), then blinking on and off again at once (turning it off shows the cursor; no blink comes between)."""
+    from textual.widgets import Input
+
+    fields = list(pilot.app.screen.query(Input))
+    for field in fields:
+        field.cursor_blink = False
+    await pilot.pause()
+    for field in fields:
+        field.cursor_blink = True
+        field.cursor_blink = False

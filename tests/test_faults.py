@@ -117,7 +117,8 @@ def make_fifo(path: Path) -> Path:
 def fifo_guard(*fifos: Path, after: float = 2.0):
     """If the code under test blocks opening one of `fifos` for reading, open its other end after `after`
     seconds so the reader wakes up; yields a function telling whether it had to (assert it did not). A fact,
-    not a duration: a loaded machine makes the code slow, never makes it open a FIFO."""
+    not a duration: a loaded machine makes the code slow, never makes it open a FIFO. Only a real FIFO is
+    opened: opening a regular file for writing succeeds, and read as a reader woken, a slow load failed."""
     stop, woke = threading.Event(), threading.Event()
 
     def unblock():
@@ -126,6 +127,8 @@ def fifo_guard(*fifos: Path, after: float = 2.0):
         while not stop.is_set():
             for fifo in fifos:
                 try:
+                    if not stat.S_ISFIFO(os.stat(fifo).st_mode):
+                        continue
                     os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO while nobody reads
                 except OSError:
                     pass
