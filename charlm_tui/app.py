@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from charlm_tui.keymap import APP_BINDINGS, BINDINGS, SCREEN_BINDINGS, keymap_file, read_keymap
+from charlm_tui.preferences import preferences_file, read_preferences, remember_theme
 from charlm_tui.screens.dialogs import HelpScreen
 from charlm_tui.screens.main import MainScreen
 from charlm_tui.widgets.generation_panel import GenerationPanel
@@ -109,6 +110,7 @@ class CharLMApp(App):
         # for it every time it wakes, and a key press wakes it many times. 1 ms keeps keys snappy.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self._apply_keymap()
+        self._apply_preferences()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a kill, or the terminal closed: quit like ^Q
             try:
@@ -141,6 +143,30 @@ class CharLMApp(App):
                 self.notify(f"Ignoring {path}: {error}", severity="warning", timeout=15)
                 return
             self.set_keymap(self.keys)
+
+    # --- what the user chose before ------------------------------------------------------------
+
+    def _apply_preferences(self) -> None:
+        path = preferences_file()
+        if path.exists():
+            try:
+                chosen = read_preferences(path, set(self.available_themes))
+            except ValueError as error:
+                self.notify(f"Ignoring {path}: {error}", severity="warning", timeout=15)
+            else:
+                self.theme = chosen.get("theme", self.theme)
+        self._theme_chosen = self.theme
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme) -> None:
+        if theme.name == self._theme_chosen:
+            return
+        self._theme_chosen = theme.name
+        try:
+            remember_theme(preferences_file(), theme.name)
+        except OSError as error:
+            self.notify(f"The theme could not be remembered in {preferences_file()}: {error.strerror or error}",
+                        severity="warning", timeout=8)
 
     def keys_of(self, binding: Binding) -> list[str]:
         """The keys bound to `binding`, after any remapping: f5, ctrl+s, ..."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from textual.binding import Binding
 from textual.keys import Keys, key_to_character
 
 from core.data import read_file_text
+from core.places import config_home
 
 APP_BINDINGS = [
     Binding("f1", "help", "Help", tooltip="Show every key", id="help"),
@@ -50,7 +50,7 @@ BINDINGS = APP_BINDINGS + SCREEN_BINDINGS + INSIDE_BINDINGS
 
 
 def keymap_file() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "charlm-tui" / "keys.toml"
+    return config_home() / "keys.toml"
 
 
 MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}

@@ -15,11 +15,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; two apps quitting in the same instant are rare there
     fcntl = None
 
+APP = "charlm-tui"
 VISITOR_HOME = "CHARLM_TUI_VISITOR_HOME"  # set by `charlm-tui serve`: the visitor's folder, the only one written
 SERVED_CORPORA = "CHARLM_TUI_CORPORA"  # set by `charlm-tui serve`: folders of texts to read, os.pathsep between
 VISITOR_QUOTA = "CHARLM_TUI_QUOTA_MB"  # set by `charlm-tui serve`: the most a visitor's folder may hold
@@ -33,8 +36,14 @@ class OutsideError(PermissionError):
 
 
 def user_data_home() -> Path:
-    """The user's charlm-tui folder ($XDG_DATA_HOME honoured); a server keeps its visitors' folders in it."""
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "charlm-tui"
+    """The user's charlm-tui data folder, where the platform keeps such things ($XDG_DATA_HOME honoured on Linux,
+    ~/Library/Application Support on macOS); a server keeps its visitors' folders in it."""
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def config_home() -> Path:
+    """The user's charlm-tui settings folder: keys.toml, settings.toml ($XDG_CONFIG_HOME honoured on Linux)."""
+    return Path(platformdirs.user_config_dir(APP, appauthor=False))
 
 
 def data_home() -> Path:

@@ -223,33 +223,33 @@ def trained(tmp_path) -> Path:
 def test_export_writes_both_files_from_a_trained_checkpoint(tmp_path, trained, capsys):
     capsys.readouterr()
     weights, script = tmp_path / "out.safetensors", tmp_path / "out.py"
-    assert export_main([str(trained), "--to", str(weights), "--torch-script", str(script)]) == 0
+    assert export_main([str(trained), "--to", str(weights), "--torch-module", str(script)]) == 0
     out = capsys.readouterr().out
     assert f"weights: {weights}" in out and "as float32" in out and f"PyTorch module: {script}" in out
     checkpoint = load_checkpoint(trained)
     assert_reproduces(weights, checkpoint)
     assert script.read_text() == torch_module_source(checkpoint)
-    assert export_main([str(trained), "--to", str(weights), "--float64", "--torch-script", str(script)]) == 0
+    assert export_main([str(trained), "--to", str(weights), "--float64", "--torch-module", str(script)]) == 0
     assert {array.dtype for array in load_file(weights).values()} == {np.dtype("float64")}  # an export writes over
     assert script.read_text() == torch_module_source(checkpoint)  # the files an earlier export wrote
 
 
 BAD_EXPORTS = {  # what is asked: (the arguments, with {ckpt} and {tmp}, and what the one line of error says)
     "nothing to write": (["{ckpt}"], "nothing to write"),
-    "--float64 without --to": (["{ckpt}", "--float64", "--torch-script", "{tmp}/m.py"], "--float64"),
+    "--float64 without --to": (["{ckpt}", "--float64", "--torch-module", "{tmp}/m.py"], "--float64"),
     "a missing checkpoint": (["{tmp}/missing.json", "--to", "{tmp}/ok.safetensors"], "no such checkpoint file"),
     "a text file": (["{tmp}/notes.txt", "--to", "{tmp}/ok.safetensors"], "is not a checkpoint"),
     "another JSON file": (["{tmp}/other.json", "--to", "{tmp}/ok.safetensors"], "is not a charlm-tui checkpoint"),
     "a directory": (["{ckpt}", "--to", "{tmp}"], "is a directory"),
-    "a missing folder": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-script", "{tmp}/no/m.py"],
+    "a missing folder": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-module", "{tmp}/no/m.py"],
                          "does not exist"),
     "the checkpoint itself": (["{ckpt}", "--to", "{ckpt}"], "name it *.safetensors, e.g. model.safetensors"),
-    "one file for both": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-script", "{tmp}/ok.safetensors"],
-                          "--torch-script ok.safetensors: name it *.py"),
+    "one file for both": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-module", "{tmp}/ok.safetensors"],
+                          "--torch-module ok.safetensors: name it *.py"),
     "weights named otherwise": (["{ckpt}", "--to", "{tmp}/m.pt"], "name it *.safetensors, e.g. m.safetensors"),
-    "a module named otherwise": (["{ckpt}", "--torch-script", "{tmp}/m.txt"], "name it *.py, e.g. m.py"),
+    "a module named otherwise": (["{ckpt}", "--torch-module", "{tmp}/m.txt"], "name it *.py, e.g. m.py"),
     "over another file": (["{ckpt}", "--to", "{tmp}/taken.safetensors"], "exists and is not an earlier export"),
-    "over somebody's code": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-script", "{tmp}/taken.py"],
+    "over somebody's code": (["{ckpt}", "--to", "{tmp}/ok.safetensors", "--torch-module", "{tmp}/taken.py"],
                              "exists and is not an earlier export"),
 }
 
@@ -284,3 +284,9 @@ def test_a_failed_write_exits_1_with_one_line(tmp_path, trained, capsys, monkeyp
     err = capsys.readouterr().err
     assert exit_info.value.code == 1
     assert err == "charlm-tui export: error: could not write the export: [Errno 28] No space left on device\n"
+
+
+def test_the_old_option_name_still_works_and_says_the_new_one(trained, tmp_path, capsys):
+    module = tmp_path / "old_name.py"
+    assert export_main([str(trained), "--torch-script", str(module)]) == 0
+    assert module.exists() and "--torch-script is now --torch-module" in capsys.readouterr().err
