@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from charlm_tui import __version__
 from core.checkpoint import CheckpointError
 from core.corpora import DEFAULT_CORPUS
 from core.lr_finder import LR_MAX, LR_MIN, STEPS as LR_STEPS
@@ -23,6 +24,13 @@ from core.visible import VisibleStream, visible
 
 PRINT_EVERY = Setting("print_every", "print every", "--print-every", int, "steps between progress lines",
                       {"default": None}, minimum=1, maximum=10**9, optional=True, empty="about 100 lines a run")
+
+
+USAGE = (("charlm-tui [--headless] [OPTIONS]", "the app, or training without it"),
+         ("charlm-tui runs [--json]", "the runs trained so far, for scripts too"),
+         ("charlm-tui export CKPT --to PATH", "a checkpoint's model, for PyTorch"),
+         ("charlm-tui serve [--host HOST]", "the app in web browsers"),
+         ("charlm-tui COMMAND --help", "each one's options"))
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -49,12 +57,12 @@ def _parser_of(setting: Setting, read=None):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="charlm-tui",
+        usage="\n       ".join(f"{command:<38}{what}" for command, what in USAGE),
         description="Train a character-level language model on a pure-Python scalar autograd engine, "
         "live in the terminal (or headless with --headless).",
         argument_default=argparse.SUPPRESS,  # a flag not given is absent, so it is known what was given
-        epilog="charlm-tui runs [--json] lists the runs trained so far, for scripts too; charlm-tui export writes a "
-               "checkpoint's model for PyTorch; charlm-tui serve serves the app to web browsers (each: --help).",
     )
+    parser.add_argument("--version", action="version", version=f"charlm-tui {__version__}")
     parser.add_argument("--headless", action="store_true", default=False, help="train without the TUI, printing progress lines")
     parser.add_argument("--corpus", help=f"a bundled corpus name or a path to a UTF-8 text file [the preset's: "
                         f"{DEFAULT_CORPUS}, or {PRESETS['course'].corpus} with --preset course; with --resume, the "
@@ -155,15 +163,14 @@ def _runs_table(runs, visitors: dict[str, str]) -> str:
     from core.metrics import short_number
 
     whose = ("visitor",) if visitors else ()
-    rows = [("id", "started", "corpus", "steps", "best val", "final val", "ppl", "outcome", "settings", *whose)]
+    rows = [("id", "started", "corpus", "steps", "best val", "ppl", "final val", "outcome", "settings", *whose)]
     for r in runs:
         s = r.settings
         settings = (f"ctx {s.get('context_length')} emb {s.get('embed_dim')} hid {s.get('hidden_dim')}×{s.get('n_hidden')} "
                     f"{s.get('activation')} lr {s.get('learning_rate')} batch {s.get('batch_size')}")
-        best = r.best_validation["loss"] if r.best_validation else None
         rows.append((r.id[:8], local_time(r.started), visible(r.corpus["name"][:24]), f"{r.steps:,}",
-                     short_number(best), short_number(r.final_validation),
-                     short_number(r.validation_perplexity, 2), r.outcome(), visible(settings),
+                     short_number(r.best_loss), short_number(r.best_perplexity, 2), short_number(r.final_validation),
+                     r.outcome(), visible(settings),
                      *([visitors.get(r.id, "-")] if visitors else [])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {3, 4, 5, 6}  # the numbers

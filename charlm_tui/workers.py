@@ -26,10 +26,14 @@ class LossCurves:
     """The smoothed training loss and the validation loss of a run, downsampled to a fixed size."""
 
     def __init__(self, run: Run, capacity: int = 256):
-        self.training = SmoothedSeries(capacity)
+        self.run = run
         self.validation = DownsampledSeries(capacity)
-        self.training.extend(run.trainer.state.losses)
         self.validation.extend(loss for _, loss in run.trainer.state.validation)
+
+    @property
+    def training(self) -> SmoothedSeries:
+        """The trainer's own curve of the whole run: it keeps it, a checkpoint saves it."""
+        return self.run.trainer.state.loss_curve
 
 
 RISING = 1.1  # the smoothed training loss this far above its lowest reads as rising
@@ -57,7 +61,7 @@ def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingP
         epoch_steps=[(k + 1) * trainer.steps_per_epoch for k in range(min(trainer.state.epoch, EPOCH_MARKS))],
         validation_curve=curves.validation.values(),
         validation_loss=validation[-1][1] if validation else None,
-        verdict=validation_verdict(validation, rising),
+        verdict=validation_verdict(validation, rising, trainer.evaluations_since_best),
     )
 
 
@@ -67,7 +71,6 @@ def train_loop(session: Session, curves: LossCurves, post: Post) -> None:
     last_step: StepEvent | None = None
     for event in session.train():
         if isinstance(event, StepEvent):
-            curves.training.append(event.loss)
             last_step = event
         elif isinstance(event, ValidationEvent):
             curves.validation.append(event.loss)

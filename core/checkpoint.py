@@ -26,7 +26,8 @@ from core.training import TrainerState
 FORMAT = "charlm-tui-checkpoint"
 CHECKPOINT_OPENING = re.compile(rb'\s*\{\s*"format"\s*:\s*"charlm-tui-checkpoint"')  # how every version begins
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
-VERSION = 3  # 3: the split is a setting (v1-2 held out the tail); 2: every setting in one "settings" object; 1 split them into "model" and "train"
+VERSION = 4  # 4: the trainer's loss history is bounded (the latest losses, a downsampled curve); 3: the split is a
+# setting (v1-2 held out the tail); 2: every setting in one "settings" object; 1 split them into "model" and "train"
 
 
 class CheckpointError(ValueError):

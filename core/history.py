@@ -7,6 +7,10 @@ update is a new line with the same id: the reader keeps each id's last readable 
 mid-way is there as it was at its last update, its stop reason still "running". A damaged line (a
 write cut short by a crash, say) is skipped with a warning, never an error.
 
+It stays small and quick to read: a write that takes the file past twice its compacted size rewrites
+it as each run's last line (under the same lock, atomically); a RunLog reads again only what was
+appended since its last read; and a line's curves are decoded when first asked for.
+
     log = RunLog()                      # data_home() / "runs.jsonl"
     tracker = RunTracker(log)
     tracker.update(run)                 # as often as you like: it writes every `every` seconds at most
@@ -16,6 +20,7 @@ write cut short by a crash, say) is skipped with a warning, never an error.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import json
@@ -29,13 +34,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from core.metrics import SmoothedSeries
+from core.checkpoint import write_atomically
+from core.metrics import best_point
 from core.places import data_home, visitors_home, writable
 from core.settings import BY_NAME, SETTINGS
 from core.training import StopReason, perplexity
@@ -112,6 +118,33 @@ class RunRecord:
                 raise ValueError(f"{f.name!r} is {str(data[f.name])[:40]!r}")
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
+    @classmethod
+    def from_line(cls, line: bytes) -> RunRecord:
+        """A record from a line of the history; a ValueError names what is wrong with it. The curves, most of a
+        line, are read when first asked for (thousands of runs list in a blink): a line as `to_line` writes it
+        is read without them, and a curve that turns out damaged then reads as none."""
+        head = _without_curves(line)
+        if head is None:
+            return cls.from_json(json.loads(line))
+        record = cls.from_json(json.loads(head))
+        for name in CURVES:
+            del record.__dict__[name]  # asked for, they come from __getattr__
+        record._line = line
+        return record
+
+    def __getattr__(self, name: str):
+        """A curve of a record read by `from_line`, read from its line when first asked for."""
+        line = self.__dict__.get("_line")
+        if name not in CURVES or line is None:
+            raise AttributeError(name)
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError):
+            data = {}
+        for curve in CURVES:
+            self.__dict__[curve] = data[curve] if _points(data.get(curve)) else []
+        return self.__dict__[name]
+
     @property
     def best_loss(self) -> float | None:
         """The lowest validation loss, None for a run without validation."""
@@ -122,9 +155,9 @@ class RunRecord:
         return self.settings.get(name, BY_NAME[name].default)
 
     @property
-    def validation_perplexity(self) -> float | None:
-        """The perplexity of the final validation; None without one (`perplexity` is then the training loss's)."""
-        return self.perplexity if self.final_validation is not None else None
+    def best_perplexity(self) -> float | None:
+        """e^the best validation loss, the perplexity beside it in the tables; None for a run without validation."""
+        return None if self.best_validation is None else perplexity(self.best_loss)
 
     def outcome(self) -> str:
         """The stop reason, but "paused" for a cancelled run, and "killed" for one left "running" by a process
@@ -264,26 +297,56 @@ ORDERS = {
 
 
 _ID = re.compile(rb'\{"id":"([^"\\]+)",')  # how to_line() starts
+CURVES = ("curve", "validation")  # the fields a line read from the history decodes only when asked for
+COMPACT_AT = 1_000_000  # bytes: a history smaller than this is read in a blink, whatever it holds
+READ_CHUNK = 8 * 2**20  # bytes read at a time: a long history is never all in memory at once
+
+
+def _without_curves(line: bytes) -> bytes | None:
+    """`line` with its curves left empty, or None when it is not as `to_line` writes it (each curve's key once,
+    then an array of [step, loss] pairs, whose first "]]" ends it)."""
+    for name in CURVES:
+        key = b',"' + name.encode() + b'":['
+        start = line.find(key)
+        if start < 0 or line.find(key, start + 1) >= 0:
+            return None
+        opening = start + len(key) - 1
+        end = opening + 2 if line.startswith(b"[]", opening) else line.find(b"]]", opening) + 2
+        if end < opening:
+            return None
+        line = line[:opening] + b"[]" + line[end:]
+    return line
+
+
+@dataclass
+class _Parsed:
+    """What has been read of a history file: its whole lines up to `offset`, to go on from when it grows."""
+
+    identity: tuple[int, int] | None = None  # the file's device and inode: another file (compacted) is read anew
+    offset: int = 0  # bytes read: whole lines
+    lines: int = 0  # how many
+    found: dict[str, tuple[int, RunRecord, bytes]] = field(default_factory=dict)  # id → (line number, record, line)
+    warnings: list[str] = field(default_factory=list)  # about their damaged lines, in file order
 
 
 class RunLog:
-    """The history file: whole lines appended, read back as the last line of each run."""
+    """The history file: whole lines appended, read back as the last line of each run.
+
+    It stays small: once a write takes it past twice its compacted size (and COMPACT_AT), as this process last
+    worked it out, it is rewritten as one line a run, under the lock appends take. And it is read incrementally:
+    a RunLog remembers what it read, and reads again only what was appended since (all of it when compacted)."""
 
     def __init__(self, path: str | Path | None = None, fsync: bool = True):
         self.path = Path(path) if path is not None else history_path()
         self.fsync = fsync  # so an update survives a power cut too, not only a killed process
+        self._compact_at = COMPACT_AT  # the size at which this process next looks at compacting
+        self._reading = threading.Lock()  # one read at a time: a second one waits, then reads only what is new
+        self._parsed = _Parsed()
 
     def record(self, record: RunRecord) -> None:
-        """Append `record` as one line (raises OSError if it cannot be written)."""
+        """Append `record` as one line, then compact the file if it is due (raises OSError if it cannot be written)."""
         line = record.to_line()
-        path = writable(self.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: the last byte
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe would block the trainer once full
-                raise OSError(errno.EINVAL, "not a regular file", str(self.path))
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
+        with self._appending() as (fd, path):
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short by a crash: leave it on its own
                 line = b"\n" + line
@@ -292,48 +355,139 @@ class RunLog:
                 written += os.write(fd, line[written:])
             if self.fsync:
                 os.fsync(fd)
-        finally:
-            os.close(fd)
+            if fcntl is not None and size + len(line) >= self._compact_at:  # without the lock it would lose lines
+                try:
+                    self._compact(fd, path)
+                except OSError:  # the line is written; the file stays as it is, to compact once it has doubled
+                    self._compact_at = 2 * (size + len(line))
+
+    @contextlib.contextmanager
+    def _appending(self):
+        """The file opened to append, under its lock, and still the one at its path: a writer that waited for the
+        lock while another compacted the file appends to the new file, not to the old one it had opened."""
+        path = writable(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: the last byte, compacting
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe would block the trainer once full
+                    raise OSError(errno.EINVAL, "not a regular file", str(self.path))
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
+                    if not _is_file_at(fd, path):
+                        continue
+                yield fd, path
+                return
+            finally:
+                os.close(fd)
+
+    def _compact(self, fd: int, path: Path) -> None:
+        """Rewrite the file (open as `fd`, locked) as each run's last readable line, in their order, when that
+        halves it at least; damaged lines go. Atomic: readers see the old file or the new one."""
+        parsed = _Parsed()
+        tail = self._read_lines(fd, parsed)  # no writer is half-way through a line: they hold the lock to write
+        last = sorted(parsed.found.values(), key=lambda found: found[0])
+        kept = b"".join(line + b"\n" for _, _, line in last)
+        if _readable(tail):
+            kept += tail + b"\n"
+        if len(kept) <= os.fstat(fd).st_size / 2:
+            write_atomically(path, kept)
+        self._compact_at = max(COMPACT_AT, 2 * len(kept))
 
     def read(self) -> tuple[list[RunRecord], list[str]]:
         """Every run, by start time, as its last readable line says; and a warning per damaged line.
-        Never raises: a missing file is an empty history, an unreadable one a warning."""
-        try:
-            if not self.path.is_file() and self.path.exists():  # a pipe would hang the read, /dev/zero never end it
-                return [], [f"cannot read the run history {self.path}: it is not a regular file"]
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return [], []
-        except OSError as error:
-            return [], [f"cannot read the run history {self.path}: {error.strerror or error}"]
-        collecting = gc.isenabled()
-        gc.disable()  # the records' many small lists would set off collections that find nothing: 3× slower
-        try:
-            return self._parse(data)
-        finally:
-            if collecting:
-                gc.enable()
+        Never raises: a missing file is an empty history, an unreadable one a warning. Reads only what was
+        appended since this RunLog's last read, and waits for a read under way rather than read the file twice."""
+        with self._reading:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe would hang the open
+            except FileNotFoundError:
+                return [], []
+            except OSError as error:
+                return [], [f"cannot read the run history {self.path}: {error.strerror or error}"]
+            collecting = gc.isenabled()
+            gc.disable()  # the records' many small objects would set off collections that find nothing: 3× slower
+            try:
+                return self._read_from(fd)
+            except OSError as error:
+                return [], [f"cannot read the run history {self.path}: {error.strerror or error}"]
+            finally:
+                os.close(fd)
+                if collecting:
+                    gc.enable()
 
-    def _parse(self, data: bytes) -> tuple[list[RunRecord], list[str]]:
-        lines = data.split(b"\n")
-        found: dict[str, tuple[int, RunRecord]] = {}
+    def _read_from(self, fd: int) -> tuple[list[RunRecord], list[str]]:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # /dev/zero would never end
+            return [], [f"cannot read the run history {self.path}: it is not a regular file"]
+        parsed = self._parsed
+        if (parsed.identity != (info.st_dev, info.st_ino) or info.st_size < parsed.offset
+                or (parsed.offset and os.pread(fd, 1, parsed.offset - 1) != b"\n")):  # replaced, or rewritten
+            parsed = self._parsed = _Parsed((info.st_dev, info.st_ino))
+        tail = self._read_lines(fd, parsed)
+        found, warnings = {id: found[:2] for id, found in parsed.found.items()}, list(parsed.warnings)
+        if tail.strip():  # a line being written, or cut short by a crash: read again next time
+            try:
+                record = RunRecord.from_line(tail)
+                found[record.id] = (parsed.lines, record)
+            except (ValueError, RecursionError) as error:
+                warnings.append(f"{self.path}:{parsed.lines + 1}: skipped a damaged line (cut short: a write "
+                                f"interrupted by a crash?): {str(error)[:80]}")
+        runs = sorted(found.values(), key=lambda item: (item[1].started, item[0]))
+        return [record for _, record in runs], warnings
+
+    def _read_lines(self, fd: int, parsed: _Parsed) -> bytes:
+        """Read the whole lines after `parsed.offset` into `parsed`, a chunk at a time; the bytes after the last one."""
+        os.lseek(fd, parsed.offset, os.SEEK_SET)
+        rest = b""
+        while chunk := os.read(fd, READ_CHUNK):
+            block = rest + chunk
+            end = block.rfind(b"\n") + 1
+            rest = block[end:]
+            if end:
+                lines = block[:end].split(b"\n")[:-1]
+                self._parse(lines, parsed)
+                parsed.offset += end
+                parsed.lines += len(lines)
+        return rest
+
+    def _parse(self, lines: list[bytes], parsed: _Parsed) -> None:
+        """Read `lines`, the next whole lines of the file, into `parsed`: a run's last readable line wins."""
+        newer: dict[str, tuple[int, RunRecord, bytes]] = {}
         warnings = []
-        for number in range(len(lines) - 1, -1, -1):  # from the end: an id's last line wins, the rest are skipped
-            line = lines[number]
+        for i in range(len(lines) - 1, -1, -1):  # from the end: an id's last line wins, the rest are skipped
+            line = lines[i]
             if not line.strip():
                 continue
             known = _ID.match(line)
-            if known and known.group(1).decode(errors="replace") in found:
+            if known and known.group(1).decode(errors="replace") in newer:
                 continue
             try:
-                record = RunRecord.from_json(json.loads(line))
+                record = RunRecord.from_line(line)
             except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-                cut = " (cut short: a write interrupted by a crash?)" if number == len(lines) - 1 else ""
-                warnings.append(f"{self.path}:{number + 1}: skipped a damaged line{cut}: {str(error)[:80]}")
+                warnings.append(f"{self.path}:{parsed.lines + i + 1}: skipped a damaged line: {str(error)[:80]}")
                 continue
-            found.setdefault(record.id, (number, record))
-        runs = sorted(found.values(), key=lambda item: (item[1].started, item[0]))
-        return [record for _, record in runs], warnings[::-1]
+            newer.setdefault(record.id, (parsed.lines + i, record, line))
+        parsed.found.update(newer)
+        parsed.warnings += warnings[::-1]
+
+
+def _is_file_at(fd: int, path: Path) -> bool:
+    """Whether the open file `fd` is the one at `path` still (not replaced by a compaction, nor removed)."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (opened.st_dev, opened.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _readable(line: bytes) -> bool:
+    try:
+        RunRecord.from_line(line)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 # --- following a run ---------------------------------------------------------------------------
@@ -379,8 +533,6 @@ class RunTracker:
             final_validation=None, perplexity=None, stop_reason="paused",
             resumed_from=str(Path(resumed_from).absolute()) if resumed_from else None,
             pid=os.getpid(), host=socket.gethostname())
-        self._series = SmoothedSeries(POINTS)  # fed with the losses not seen yet at each write
-        self._fed = 0
         self._wall = 0.0  # training time before this stretch
         self._since: float | None = None  # when this stretch of training began (None: not training)
         self._written = 0.0  # when the last write was
@@ -418,22 +570,18 @@ class RunTracker:
 
     def _write(self, now: float) -> bool:
         record, state = self._record, self._run.trainer.state
-        losses = state.losses
-        if len(losses) < self._fed:  # not the same losses any more
-            self._series, self._fed = SmoothedSeries(POINTS), 0
-        self._series.extend(losses[self._fed:len(losses)])
-        self._fed = len(losses)
+        series = state.loss_curve
         record.settings = self._run.config.to_json()  # the last ones: a resume may change the lr, the budget…
         record.steps = state.step
         record.wall_seconds = round(self._wall + (now - self._since if self._since is not None else 0.0), 3)
-        record.curve = [[round(p), _kept(v)] for p, v in zip(self._series.positions(), self._series.values())
+        record.curve = [[round(p), _kept(v)] for p, v in _thin(list(zip(series.positions(), series.values())), POINTS)
                         if _kept(v) is not None]
-        current = self._series.current
+        current = series.current
         if record.curve and current is not None and _kept(current) is not None:
-            record.curve[-1] = [len(losses), _kept(current)]  # end where the run is
+            record.curve[-1] = [state.step, _kept(current)]  # end where the run is
         validation = [(step, loss) for step, loss in state.validation if _kept(loss) is not None]
         if validation:
-            step, loss = min(validation, key=lambda point: (point[1], point[0]))
+            step, loss = best_point(validation)
             record.best_validation = {"step": step, "loss": _kept(loss)}
         record.final_validation = _kept(state.validation[-1][1]) if state.validation else None
         record.validation = [[s, _kept(v)] for s, v in _thin(validation, POINTS)]

@@ -77,14 +77,14 @@ class DownsampledSeries:
         return series
 
     def _restore(self, data) -> None:
-        _check(isinstance(data, dict), "must be an object")
+        check(isinstance(data, dict), "must be an object")
         capacity, size, means = data.get("capacity"), data.get("bucket_size"), data.get("means")
-        _check(_is_count(capacity) and capacity >= 2 and capacity % 2 == 0, "capacity must be an even number ≥ 2")
-        _check(_is_count(size) and size >= 1 and size & (size - 1) == 0, "bucket_size must be a power of 2")
-        _check(isinstance(means, list) and len(means) < capacity and all(_is_number(m) for m in means),
+        check(is_count(capacity) and capacity >= 2 and capacity % 2 == 0, "capacity must be an even number ≥ 2")
+        check(is_count(size) and size >= 1 and size & (size - 1) == 0, "bucket_size must be a power of 2")
+        check(isinstance(means, list) and len(means) < capacity and all(is_finite(m) for m in means),
                "means must be a list of fewer numbers than the capacity")
-        _check(_is_count(data.get("open_count")) and data["open_count"] < size, "open_count must be below bucket_size")
-        _check(_is_number(data.get("open_sum")), "open_sum must be a number")
+        check(is_count(data.get("open_count")) and data["open_count"] < size, "open_count must be below bucket_size")
+        check(is_finite(data.get("open_sum")), "open_sum must be a number")
         self.capacity, self.bucket_size, self._means = capacity, size, [float(m) for m in means]
         self._open_sum, self._open_count = float(data["open_sum"]), data["open_count"]
 
@@ -116,26 +116,26 @@ class SmoothedSeries(DownsampledSeries):
     def _restore(self, data) -> None:
         super()._restore(data)
         smoothing, weight, current = data.get("smoothing"), data.get("weight"), data.get("current")
-        _check(_is_number(smoothing) and 0 < smoothing <= 1, "smoothing must be a number in (0, 1]")
-        _check(_is_number(weight) and 0 <= weight <= 1, "weight must be a number in [0, 1]")
-        _check(_is_number(data.get("average")), "average must be a number")
-        _check((current is None) == (self.count == 0) and (current is None or _is_number(current)),
+        check(is_finite(smoothing) and 0 < smoothing <= 1, "smoothing must be a number in (0, 1]")
+        check(is_finite(weight) and 0 <= weight <= 1, "weight must be a number in [0, 1]")
+        check(is_finite(data.get("average")), "average must be a number")
+        check((current is None) == (self.count == 0) and (current is None or is_finite(current)),
                "current must be a number once there is a point, and null before")
         self.smoothing, self._weight, self._average = float(smoothing), float(weight), float(data["average"])
         self.current = None if current is None else float(current)
 
 
-def _check(condition: bool, message: str) -> None:
+def check(condition: bool, message: str) -> None:
+    """Raise a ValueError saying `message` unless `condition` (checking what a file holds)."""
     if not condition:
         raise ValueError(message)
 
 
-def _is_count(value) -> bool:
+def is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _is_number(value) -> bool:
-    """A number JSON can hold (a diverging run's curve may hold nan and inf only while in memory)."""
+def is_finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -22,7 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterator
 
-from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from core.checkpoint import Checkpoint, CheckpointError, check_save_path, load_checkpoint
 from core.corpora import bundled_corpora, resolve_corpus
 from core.data import Corpus, CorpusError, load_corpus
 from core.history import STOPPED, RunRecord, RunTracker
@@ -179,8 +179,15 @@ class Session:
 
     # --- checkpoints ---
 
+    def check_save_path(self, path: str | Path) -> Path:
+        """Where `save(path)` would write, or a CheckpointError saying why it cannot: quick, so that an app saving in
+        the background says at once what is wrong with a path."""
+        if self.run is None:
+            raise SessionError("There is no model to save yet.")
+        return check_save_path(path, self.run.corpus.source)
+
     def save(self, path: str | Path) -> Path:
-        """Write a checkpoint (between two steps: safe while training runs)."""
+        """Write a checkpoint (between two steps: safe while training runs; from any thread)."""
         if self.run is None:
             raise SessionError("There is no model to save yet.")
         step = self.step

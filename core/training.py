@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from typing import Callable, Iterator
 
 from core.data import ExampleView
-from core.metrics import best_point, evaluations_since_best
+from core.metrics import (SmoothedSeries, best_point, check, evaluations_since_best, is_count, is_finite,
+                          thinned_validation)
 from core.model import CharacterLM
 from core.optim import SGD, scheduled_lr
 from core.sampling import FrozenModel
@@ -93,74 +94,105 @@ TrainingEvent = StepEvent | EpochEvent | ValidationEvent | StoppedEvent
 # --- state -------------------------------------------------------------------------------------
 
 
+RECENT_LOSSES = 1024  # single steps' losses kept: the latest stretch, twice the smoothing's ~500 steps
+CURVE_POINTS = 256  # points of the smoothed loss curve kept over the whole run
+VALIDATION_KEPT = 1024  # evaluations kept; one more and they are thinned to half as many (see `add_validation`)
+
+
 @dataclass
 class TrainerState:
-    """Where training is: enough, with the weights, to carry on exactly as if never stopped."""
+    """Where training is: enough, with the weights, to carry on exactly as if never stopped.
+
+    Its size does not grow with the steps taken: the whole run's losses are a downsampled smoothed curve, the single
+    losses only the latest ones, and a long run's evaluations are thinned (its best and latest ones kept)."""
 
     step: int = 0  # steps taken in all
     epoch: int = 0  # 0-based epoch in progress
     index: int = 0  # examples done in this epoch
-    epoch_loss_sum: float = 0.0
+    epoch_loss_sum: float = 0.0  # this epoch's losses added up; between two epochs, the last one's (reset at a start)
     epoch_key: int | None = None  # the key of this epoch's order (None between epochs)
     rng_state: list | None = None  # the trainer's RNG state after drawing that key
-    losses: list[float] = field(default_factory=list)  # every step's loss (a batch's mean)
-    validation: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
+    losses: list[float] = field(default_factory=list)  # the latest RECENT_LOSSES steps' losses (a batch's mean)
+    validation: list[tuple[int, float]] = field(default_factory=list)  # (step, loss), thinned beyond VALIDATION_KEPT
     best_weights: list | None = None  # the weights at the best validation so far, kept when patience is set
+    loss_curve: SmoothedSeries = field(default_factory=lambda: SmoothedSeries(CURVE_POINTS))  # every step's loss
+    evaluations_since_best: int = 0  # counted as they come: the thinned `validation` no longer holds them all
+
+    def add_loss(self, loss: float) -> None:
+        """A step's loss, in the curve and among the latest."""
+        self.losses.append(loss)
+        if len(self.losses) > RECENT_LOSSES:
+            del self.losses[:-RECENT_LOSSES]  # one, or all but the latest of an older checkpoint's every loss
+        self.loss_curve.append(loss)
+
+    def add_validation(self, step: int, loss: float) -> None:
+        """An evaluation after `step`; beyond VALIDATION_KEPT of them, thinned to half as many, evenly over the
+        steps, the best and the latest kept (see `thinned_validation`)."""
+        improved = not self.validation or loss < best_point(self.validation)[1]
+        self.evaluations_since_best = 0 if improved else self.evaluations_since_best + 1
+        self.validation.append((step, loss))
+        if len(self.validation) > VALIDATION_KEPT:
+            self.validation = thinned_validation(self.validation, VALIDATION_KEPT // 2)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "loss_curve": self.loss_curve.to_json()}
 
     @classmethod
     def from_json(cls, data: dict, batch_size: int = 1) -> TrainerState:
         """The state saved as `data` by a run of `batch_size`, every field checked (a ValueError names the
-        first bad one)."""
+        first bad one). A state saved before checkpoint version 4 holds every step's loss and no curve: its
+        curve is made from them, and they stay until the next step keeps only the latest."""
         names = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or not names - {"best_weights"} <= set(data) <= names:  # v2 had no best_weights
+        optional = {"best_weights", "loss_curve", "evaluations_since_best"}  # v2 had no best_weights, v3 the rest
+        if not isinstance(data, dict) or not names - optional <= set(data) <= names:
             raise ValueError(f"the trainer's fields must be exactly {', '.join(f.name for f in fields(cls))}")
         step, epoch, index = data["step"], data["epoch"], data["index"]
         for name in ("step", "epoch", "index"):
-            _check(_is_count(data[name]), f"trainer.{name} must be a whole number ≥ 0")
-        _check(index <= step * batch_size, "trainer.index is beyond the steps taken")
-        _check(epoch <= step, "trainer.epoch is beyond the steps taken")
-        _check(_is_finite(data["epoch_loss_sum"]) and data["epoch_loss_sum"] >= 0,
-               "trainer.epoch_loss_sum must be a finite number ≥ 0 (a sum of losses)")
+            check(is_count(data[name]), f"trainer.{name} must be a whole number ≥ 0")
+        check(index <= step * batch_size, "trainer.index is beyond the steps taken")
+        check(epoch <= step, "trainer.epoch is beyond the steps taken")
+        check(is_finite(data["epoch_loss_sum"]) and data["epoch_loss_sum"] >= 0,
+              "trainer.epoch_loss_sum must be a finite number ≥ 0 (a sum of losses)")
         losses = data["losses"]
-        _check(isinstance(losses, list) and all(_is_finite(x) for x in losses),
-               "trainer.losses must be a list of finite numbers")
-        _check(len(losses) == step, f"trainer.losses holds {len(losses)} losses for {step} steps")
+        check(isinstance(losses, list) and all(is_finite(x) for x in losses),
+              "trainer.losses must be a list of finite numbers")
+        check(len(losses) in (min(step, RECENT_LOSSES), step),
+              f"trainer.losses holds {len(losses)} losses for {step} steps")
+        losses = [float(x) for x in losses]
+        if "loss_curve" in data:
+            try:
+                curve = SmoothedSeries.from_json(data["loss_curve"])
+            except ValueError as error:
+                raise ValueError(f"trainer.loss_curve: {error}") from None
+            check(curve.count <= step, "trainer.loss_curve holds more losses than the steps taken")
+        else:
+            check(len(losses) == step, "trainer.loss_curve is missing")
+            curve = SmoothedSeries(CURVE_POINTS)
+            curve.extend(losses)
         validation = data["validation"]
-        _check(isinstance(validation, list) and all(
-            isinstance(pair, list) and len(pair) == 2 and _is_count(pair[0]) and pair[0] <= step and _is_finite(pair[1])
+        check(isinstance(validation, list) and all(
+            isinstance(pair, list) and len(pair) == 2 and is_count(pair[0]) and pair[0] <= step and is_finite(pair[1])
             for pair in validation), "trainer.validation must be a list of [step, finite loss] pairs")
-        _check(data["rng_state"] is None or _is_rng_state(data["rng_state"]), "trainer.rng_state is not a random generator's state")
+        validation = [(s, float(loss)) for s, loss in validation]
+        since_best = data.get("evaluations_since_best", evaluations_since_best(validation))
+        check(is_count(since_best) and since_best <= step,
+              "trainer.evaluations_since_best must be a whole number ≥ 0, at most the steps taken")
+        check(data["rng_state"] is None or _is_rng_state(data["rng_state"]), "trainer.rng_state is not a random generator's state")
         key = data["epoch_key"]
-        _check(key is None or (_is_count(key) and key < 2**64), "trainer.epoch_key must be empty or a 64-bit whole number")
-        _check((key is None) == (index == 0), "trainer.epoch_key does not match trainer.index")
-        return cls(step, epoch, index, float(data["epoch_loss_sum"]), key, data["rng_state"],
-                   [float(x) for x in losses], [(s, float(loss)) for s, loss in validation], data.get("best_weights"))
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        check(key is None or (is_count(key) and key < 2**64), "trainer.epoch_key must be empty or a 64-bit whole number")
+        check((key is None) == (index == 0), "trainer.epoch_key does not match trainer.index")
+        return cls(step, epoch, index, float(data["epoch_loss_sum"]), key, data["rng_state"], losses, validation,
+                   data.get("best_weights"), curve, since_best)
 
 
 def _is_rng_state(data) -> bool:
     """A Mersenne Twister state as `_rng_state_to_json` writes it: [3, 624 words and a position, gauss]."""
     if not (isinstance(data, list) and len(data) == 3 and data[0] == 3 and isinstance(data[1], list)
-            and len(data[1]) == 625 and (data[2] is None or _is_finite(data[2]))):
+            and len(data[1]) == 625 and (data[2] is None or is_finite(data[2]))):
         return False
     *words, position = data[1]
-    return (all(_is_count(w) and w < 2**32 for w in words) and any(words)  # all zeros would never change
-            and _is_count(position) and position <= 624)
+    return (all(is_count(w) and w < 2**32 for w in words) and any(words)  # all zeros would never change
+            and is_count(position) and position <= 624)
 
 
 def _rng_state_to_json(state: tuple) -> list:
@@ -238,7 +270,6 @@ class Trainer:
         self.lock = threading.Lock()  # held during a step; snapshot() takes it to read whole weights
         self._rng = random.Random(f"shuffle:{config.seed}")
         self._recent: deque[float] = deque(maxlen=64)  # wall times of recent steps, for steps/s
-        self._since_best = (-1, 0)  # (evaluations when worked out, evaluations since the best then)
         if self.state.rng_state is not None:
             self._rng.setstate(_rng_state_from_json(self.state.rng_state))
         self._order = None if self.state.epoch_key is None else EpochOrder(self.epoch_size, self.state.epoch_key)
@@ -269,11 +300,7 @@ class Trainer:
 
     @property
     def evaluations_since_best(self) -> int:
-        """Asked before every step when patience is set: worked out again only after a new evaluation."""
-        count = len(self.state.validation)
-        if self._since_best[0] != count:
-            self._since_best = (count, evaluations_since_best(self.state.validation))
-        return self._since_best[1]
+        return self.state.evaluations_since_best
 
     @property
     def stopped_early(self) -> bool:
@@ -286,6 +313,7 @@ class Trainer:
         return scheduled_lr(self.config, self.state.step, self.total_steps)
 
     def _start_epoch(self) -> None:
+        self.state.epoch_loss_sum = 0.0  # not at the last epoch's end: until now it gave that epoch's average
         self.state.epoch_key = self._rng.getrandbits(64)
         self.state.rng_state = _rng_state_to_json(self._rng.getstate())
         self._order = EpochOrder(self.epoch_size, self.state.epoch_key)
@@ -333,7 +361,7 @@ class Trainer:
             state.step += 1
             state.index += batch
             state.epoch_loss_sum += total
-            state.losses.append(mean_loss)
+            state.add_loss(mean_loss)
             now = time.perf_counter()
             self._recent.append(now)
             events.append(StepEvent(state.step, state.epoch + 1, state.index, self.epoch_size, mean_loss,
@@ -342,7 +370,6 @@ class Trainer:
                 events.append(EpochEvent(state.epoch + 1, state.epoch_loss_sum / state.index))
                 state.epoch += 1
                 state.index = 0
-                state.epoch_loss_sum = 0.0
                 state.epoch_key = None
                 self._order = None
             if self.validation_examples and (state.step % config.eval_every == 0 or state.index == 0):
@@ -352,7 +379,7 @@ class Trainer:
                         raise NonFiniteError(f"the validation loss became {validation} after step {state.step} (the "
                                              "weights are finite but overflow on held-out text)")
                     events.append(ValidationEvent(state.step, validation))
-                    state.validation.append((state.step, validation))
+                    state.add_validation(state.step, validation)
                     self._keep_best()
         return events
 
@@ -370,16 +397,23 @@ class Trainer:
     def last_step_event(self) -> StepEvent | None:
         """The latest step's reading, rebuilt from the state (after a resume, say); None before any step."""
         state = self.state
-        if not state.losses:
+        if not state.step:
             return None
         lr = scheduled_lr(self.config, state.step - 1, self.total_steps)
         if state.index:  # within an epoch
             return StepEvent(state.step, state.epoch + 1, state.index, self.epoch_size, state.losses[-1],
                              state.epoch_loss_sum / state.index, 0.0, lr)
-        # just finished an epoch: the epoch's average is the mean of its steps (of its examples, batch 1)
-        epoch_losses = state.losses[-self.steps_per_epoch:]
         return StepEvent(state.step, state.epoch, self.epoch_size, self.epoch_size, state.losses[-1],
-                         sum(epoch_losses) / len(epoch_losses), 0.0, lr)
+                         self._finished_epoch_average(), 0.0, lr)
+
+    def _finished_epoch_average(self) -> float:
+        """The average loss of the epoch just finished (between two epochs), as its EpochEvent said."""
+        state = self.state
+        if state.epoch_loss_sum or len(state.losses) < self.steps_per_epoch:
+            return state.epoch_loss_sum / self.epoch_size
+        # a checkpoint before version 4 reset the sum at the epoch's end, and kept every step's loss
+        epoch_losses = state.losses[-self.steps_per_epoch:]
+        return sum(epoch_losses) / len(epoch_losses)
 
     def steps_per_sec(self) -> float:
         if len(self._recent) < 2:

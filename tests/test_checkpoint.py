@@ -19,7 +19,7 @@ def saved(tmp_path, proverbs):
 def test_the_file_holds_everything_to_resume(saved):
     run, path = saved
     data = json.loads(path.read_text())
-    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 3
+    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 4
     assert data["vocab"] == run.corpus.vocab.chars
     assert data["settings"] == run.config.to_json()
     assert data["settings"]["engine"] == "fused" and data["settings"]["hidden_dim"] == 5

@@ -232,7 +232,8 @@ def test_the_tracker_writes_at_start_every_few_seconds_and_at_stop():
 def test_long_runs_are_downsampled_and_best_final_and_perplexity_follow_the_state():
     run, log = tiny_run(), RunLog()
     state = run.trainer.state
-    state.step, state.losses = 100_000, [3.0 - i / 50_000 for i in range(100_000)]
+    state.step = 100_000
+    state.loss_curve.extend(3.0 - i / 50_000 for i in range(100_000))
     state.validation = [(s, 2.5 - s / 1e6 + (0.3 if s > 60_000 else 0)) for s in range(200, 100_001, 200)]  # 500
     tracker = RunTracker(log)
     tracker.update(run, StopReason.EARLY_STOPPED)
@@ -311,6 +312,16 @@ def test_runs_lists_the_history_as_a_table_or_json_lines(capsys):
     assert "skipped a damaged line" in err
 
 
+def test_runs_shows_the_perplexity_of_the_best_validation_beside_it(capsys):
+    """Not e^(final validation) beside the best (2.410 beside 11.45)."""
+    RunLog().record(record("3333cccc" * 4, best_validation={"step": 8, "loss": 2.41}, final_validation=2.438,
+                           perplexity=11.45, validation=[[8, 2.41], [10, 2.438]]))
+    assert main(["runs"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[4:8] == ["best", "val", "ppl", "final"]
+    assert row.split()[5:8] == ["2.410", "11.13", "2.438"]  # e^2.41 = 11.13
+
+
 def test_runs_refuses_unknown_flags_in_one_line_and_the_main_flags_still_parse(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["runs", "--steps", "3"])
@@ -341,7 +352,8 @@ def test_any_record_the_history_writes_reads_back(tmp_path_factory, losses, vali
     """A run that diverged (nan, inf, 4.56e231 in its curves) is recorded as it ended, never as damage."""
     run, log = tiny_run(), RunLog(tmp_path_factory.mktemp("history") / "runs.jsonl")
     state = run.trainer.state
-    state.step, state.losses = len(losses), losses
+    state.step = len(losses)
+    state.loss_curve.extend(losses)
     state.validation = [(20 * (i + 1), loss) for i, loss in enumerate(validation)]
     RunTracker(log).update(run, reason)
     (back,), warnings = log.read()

@@ -412,3 +412,33 @@ def test_three_runs_overlaid_at_160x48(snap_compare, tmp_path):
 def test_relu_against_tanh_at_80x24(snap_compare, tmp_path):
     app = Host(write_history(tmp_path / "runs.jsonl"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=keys("down", "down", "down", "space", "down", "space"))
+
+
+# --- a long history ---
+
+
+async def test_reopened_it_reads_only_what_was_appended_meanwhile(tmp_path, monkeypatch):
+    log = write_history(tmp_path / "runs.jsonl", HISTORY[:3])
+    parsed = []
+    real = RunRecord.from_line
+    monkeypatch.setattr(RunRecord, "from_line", lambda line: parsed.append(line) or real(line))
+    app = Host(log)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await opened(pilot)
+        assert len(parsed) == 3
+        await pilot.press("escape")
+        log.record(HISTORY[3])
+        app.open_runs()
+        screen = await opened(pilot)
+        assert numbers(screen) == [4, 3, 2, 1] and len(parsed) == 4  # the new line alone
+
+
+async def test_one_run_is_a_run_and_its_perplexity_is_of_its_best_validation(tmp_path):
+    app = Host(write_history(tmp_path / "runs.jsonl", HISTORY[2:3]))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await opened(pilot)
+        assert screen.sub_title.startswith("1 run, all corpora")
+        ppl = screen.query_one(DataTable).get_cell("run3", "perplexity").plain
+        assert ppl == short_number(math.exp(HISTORY[2].best_loss), 2) == "8.17"  # not e^final (2.26: 9.58)
+        await pilot.press("c")
+        assert screen.sub_title.startswith("1 of 1 run, on names")

@@ -121,7 +121,7 @@ def test_the_app_shows_such_a_corpus_its_samples_and_its_name_drawn(evil):
         app.press(b"\x1b[18~")  # F7: a sample of a model of this text
         assert app.wait_for("% new", 30), app.text[-2000:]
         app.press(b"\x1bOS")  # F4: the run history, its corpus column
-        assert app.wait_for("runs, ", 20), app.text[-2000:]
+        assert app.wait_for("all corpora", 20), app.text[-2000:]
         app.press(b"\x1b")
         app.press(b"\x11")  # ^Q
         app.exit_code(15)

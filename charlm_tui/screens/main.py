@@ -3,7 +3,8 @@
 It maps keys to the session's moves (`core.session`), asks before anything that would lose work, and
 mirrors the session's phase in a reactive attribute whose watcher updates what the screen says. The
 panels do the rest: the training panel runs training in its own thread worker, the generation panel
-sampling in its own; both report back in messages.
+sampling in its own; both report back in messages. Saving and loading a checkpoint run in a thread worker
+of this screen, whose results come back through `call_from_thread`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.events import Key, Resize
@@ -57,6 +58,7 @@ class MainScreen(Screen):
         self.last_checkpoint: Path | None = None  # saved or loaded here: ^O offers it first
         self.runs_choices = RunsViewChoices()  # the Runs view's marks, order and filter, from one opening to the next
         self.compared_temperatures = (0.5, 1.0, 1.5)  # ^t's columns, as last edited
+        self.checkpoint_work: str | None = None  # "saving" or "loading" while a worker does it
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -147,6 +149,10 @@ class MainScreen(Screen):
                     f"{key('train.toggle')} trains one, {key('checkpoint.load')} loads one.")
         if action == "stop_generation" and not any(panel.sampling_on_request for panel in self.query(GenerationPanel)):
             return f"No text is being generated: {key('sample.start')} samples."
+        if action in ("save", "load") and self.checkpoint_work:
+            return f"Wait a moment: a checkpoint is {self.checkpoint_work}."
+        if action == "toggle_training" and self.checkpoint_work == "loading":
+            return "Wait a moment: a checkpoint is loading (it may replace this model)."
         if action == "load" and self.phase is Phase.RUNNING:
             return f"Pause training ({key('train.toggle')}) before loading a checkpoint."
         if action == "find_lr" and self.phase is Phase.RUNNING:
@@ -324,6 +330,8 @@ class MainScreen(Screen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             error = event.worker.error
+            if event.worker.group == "checkpoint":
+                self._checkpoint_work_done()
             self.follow_session()
             self.notify(f"{type(error).__name__}: {error}", severity="error", title=f"{event.worker.group} failed")
 
@@ -380,8 +388,8 @@ class MainScreen(Screen):
         self.app.push_screen(InsideScreen(self.session))
 
     def action_runs(self) -> None:
-        self.app.push_screen(RunsScreen(corpus=self.corpus.name if self.corpus else None, choices=self.runs_choices),
-                             self._load_record)
+        self.app.push_screen(RunsScreen(self.session.history.log, self.corpus.name if self.corpus else None,
+                                        self.runs_choices), self._load_record)  # the log: what it read, it keeps
 
     def _load_record(self, record: RunRecord | None) -> None:
         """A run chosen in the Runs view: its corpus and settings into the form, and its checkpoint loaded when
@@ -405,7 +413,15 @@ class MainScreen(Screen):
                         severity="warning")
         self.query_one(HyperPanel).fill(config)
         self._show_pending()
-        checkpoint, why_not = recorded_checkpoint(record)
+        self._find_checkpoint(record)
+
+    @work(thread=True, group="checkpoint-lookup", exit_on_error=False)
+    def _find_checkpoint(self, record: RunRecord) -> None:
+        """Whether the run's checkpoint still holds it: reading it may take a while, not on the UI thread."""
+        self.app.call_from_thread(self._offer_checkpoint, *recorded_checkpoint(record))
+
+    def _offer_checkpoint(self, checkpoint: Path | None, why_not: str) -> None:
+        """Load a chosen run's checkpoint, or say why not, or ask first when that would lose training."""
         key = self.app.key_label
         if checkpoint is None:
             self.notify(f"The run's settings are in the form ({why_not}): {key('train.toggle')} trains a new model "
@@ -428,21 +444,49 @@ class MainScreen(Screen):
     def action_save(self) -> None:
         run = self.session.run
         folder = data_home() / "checkpoints"
-        writable(folder).mkdir(parents=True, exist_ok=True)
+        try:
+            writable(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # $XDG_DATA_HOME a file, $HOME missing: the dialog still takes any other path
+            self.notify(f"The checkpoint folder {folder} cannot be created ({error.strerror or error}): type a path "
+                        "elsewhere.", severity="warning", title="Save", timeout=8)
         default = folder / f"{Path(run.corpus.name).stem}-step{self.session.step}.json"
         self.app.push_screen(PathScreen("Save checkpoint to:", str(default), allowed=writable), self._save_to)
 
     def _save_to(self, path: str | None) -> None:
-        if path:
-            if not Path(path).suffix and not os.path.lexists(path):  # a new "first" means a checkpoint, first.json
-                path += ".json"
-            try:
-                saved = self.session.save(path)
-            except (OSError, CheckpointError, SessionError) as error:
-                self.notify(f"Could not save to {path}: {error}", severity="error", title="Not saved")
-                return
-            self.last_checkpoint = saved
-            self.notify(f"Saved {saved}")
+        if not path:
+            return
+        if not Path(path).suffix and not os.path.lexists(path):  # a new "first" means a checkpoint, first.json
+            path += ".json"
+        reason = self.refusal("save")  # a load or a save under way
+        if reason:
+            self.notify(reason, severity="warning", timeout=REFUSAL_TIMEOUT)
+            return
+        try:
+            self.session.check_save_path(path)  # at once: what is wrong with a path is said before anything is written
+        except (OSError, CheckpointError, SessionError) as error:
+            self._not_saved(path, error)
+            return
+        self._checkpoint_work_begins("saving", path)
+        self._save_in_background(path)
+
+    @work(thread=True, group="checkpoint", exit_on_error=False)
+    def _save_in_background(self, path: str) -> None:
+        """Write the checkpoint off the UI thread: a large one takes seconds (the autosave at quitting does not)."""
+        try:
+            saved = self.session.save(path)
+        except (OSError, CheckpointError, SessionError) as error:
+            self.app.call_from_thread(self._not_saved, path, error)
+            return
+        self.app.call_from_thread(self._saved, saved)
+
+    def _saved(self, saved: Path) -> None:
+        self._checkpoint_work_done()
+        self.last_checkpoint = saved
+        self.notify(f"Saved {saved}")
+
+    def _not_saved(self, path: str, error: Exception) -> None:
+        self._checkpoint_work_done()
+        self.notify(f"Could not save to {path}: {error}", severity="error", title="Not saved")
 
     def action_load(self) -> None:
         folder = data_home() / "checkpoints"  # where ^S saves: a bare name is looked for there, whatever is offered
@@ -464,11 +508,30 @@ class MainScreen(Screen):
     def _load_from(self, path: str | None) -> None:
         if not path:
             return
-        try:
-            run = self.session.load(path, fallback=self.corpus)
-        except (CheckpointError, CorpusError, SessionError, ValueError) as error:
-            self.notify(str(error), severity="error", title="Not loaded", timeout=10)
+        reason = self.refusal("load")
+        if reason:
+            self.notify(reason, severity="warning", timeout=REFUSAL_TIMEOUT)
             return
+        self._checkpoint_work_begins("loading", path)
+        self._load_in_background(path, self.corpus)
+
+    @work(thread=True, group="checkpoint", exit_on_error=False)
+    def _load_in_background(self, path: str, fallback: Corpus | None) -> None:
+        """Read and check the checkpoint off the UI thread (a large one takes seconds); meanwhile the keys that would
+        change the session wait (see `refusal`), so that the session is this worker's alone."""
+        try:
+            run = self.session.load(path, fallback=fallback)
+        except (OSError, CheckpointError, CorpusError, SessionError, ValueError) as error:
+            self.app.call_from_thread(self._not_loaded, error)
+            return
+        self.app.call_from_thread(self._loaded, path, run)
+
+    def _not_loaded(self, error: Exception) -> None:
+        self._checkpoint_work_done()
+        self.notify(str(error), severity="error", title="Not loaded", timeout=10)
+
+    def _loaded(self, path: str, run: Run) -> None:
+        self._checkpoint_work_done()
         self.query_one(CorpusPanel).corpus = run.corpus
         self.query_one(HyperPanel).fill(run.config)
         self.last_checkpoint = Path(path)
@@ -479,3 +542,12 @@ class MainScreen(Screen):
         go_on = f"its budget is used up: raise max steps, then {train} trains on" if finished else f"{train} continues"
         self.notify(f"Loaded {path}: step {self.session.step:,}; {go_on}; {sample} samples.")
 
+    def _checkpoint_work_begins(self, what: str, path: str) -> None:
+        self.checkpoint_work = what
+        self.sub_title = f"{what} {Path(path).name}…"
+        self.refresh_bindings()
+
+    def _checkpoint_work_done(self) -> None:
+        self.checkpoint_work = None
+        self.watch_phase(self.phase)  # the sub-title as it was
+        self.refresh_bindings()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -54,13 +55,14 @@ COLUMNS = (  # what matters first: 80 columns show the settings, the best valida
     Column("best", "best val", lambda r: short_number(r.best_loss), order="best", number=True),
     Column("steps", "steps", lambda r: f"{r.steps:,}", number=True),
     Column("outcome", "outcome", lambda r: r.outcome()),
-    Column("perplexity", "ppl", lambda r: short_number(r.validation_perplexity, 2), number=True),  # of validation
+    Column("perplexity", "ppl", lambda r: short_number(r.best_perplexity, 2), number=True),  # e^best val
     Column("time", "time", lambda r: format_duration(r.wall_seconds), number=True),
     Column("parameters", "params", lambda r: f"{r.parameters:,}", order="size", number=True),
     Column("started", "started", lambda r: local_time(r.started, short=True), order="started"),
 )
 HEADER_ORDERS = {"number": "started", **{c.key: c.order for c in COLUMNS if c.order}}  # what a header click sorts by
 CURVES = ("validation", "train (smoothed)")
+ROWS_AT_ONCE = 200  # rows added in one go: a screenful at once, a long history's others a batch at a time after
 NEEDS_RUNS = {"load", "mark", "sort", "next_corpus", "toggle_curves", "log_scale"}  # off the footer with no runs
 
 
@@ -121,7 +123,8 @@ class RunsScreen(Screen[RunRecord | None]):
         self.runs: list[RunRecord] = []  # the whole history, oldest first
         self.numbers: dict[str, int] = {}  # run id → its number, #1 the oldest
         self.choices = choices if choices is not None else RunsViewChoices()
-        self.shown: list[RunRecord] = []  # the table's runs, in its order
+        self.shown: list[RunRecord] = []  # the table's runs, in its order (its rows, once all are added)
+        self._adding = False  # more rows of `shown` are to be added after the next refresh
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -192,38 +195,54 @@ class RunsScreen(Screen[RunRecord | None]):
         runs = [r for r in self.runs if self.choices.corpus_filter in (None, r.corpus["name"])]
         self.shown = ORDERS[self.choices.order].sort(runs, self.choices.descending)
         table.clear()
-        highlighted = self._highlighted()
-        for record in self.shown:
-            table.add_row(*self._cells(record, highlighted), key=record.id)
+        cursor = self.shown.index(current) if current in self.shown else 0
+        self._add_rows(cursor + ROWS_AT_ONCE)
         if current in self.shown:
-            table.move_cursor(row=self.shown.index(current), scroll=True)
+            table.move_cursor(row=cursor, scroll=True)
         self._say_heading()
         self._compare()
 
-    def _cells(self, record: RunRecord, highlighted: set[tuple[str, str]]) -> list[Text]:
+    def _add_rows(self, upto: int) -> None:
+        """The rows of `shown` up to `upto` that the table has not yet; then the others, a batch after each refresh,
+        so that keys are answered meanwhile (a DataTable takes seconds over 10,000 rows)."""
+        table = self.query_one(DataTable)
+        highlighted, emphasis = self._highlighted(), self.get_component_rich_style("runs-screen--differs", partial=True)
+        for record in self.shown[table.row_count:upto]:
+            table.add_row(*self._cells(record, highlighted, emphasis), key=record.id)
+        if table.row_count < len(self.shown) and not self._adding:
+            self._adding = True
+            self.call_after_refresh(self._add_more)
+
+    def _add_more(self) -> None:
+        self._adding = False
+        if self.is_attached:
+            self._add_rows(self.query_one(DataTable).row_count + ROWS_AT_ONCE)
+
+    def _cells(self, record: RunRecord, highlighted: set[tuple[str, str]], emphasis: Style) -> list[Text]:
         colour = self.choices.marked.get(record.id)
         mark = Text("●", self.query_one(RunsChart).colour_style(colour)) if colour is not None else Text("")
-        emphasis = self.get_component_rich_style("runs-screen--differs", partial=True)
         cells = [mark, Text(str(self.numbers[record.id]), justify="right")]
         for column in COLUMNS:
-            style = emphasis if any((record.id, name) in highlighted for name in column.compares) else ""
+            differs = highlighted and any((record.id, name) in highlighted for name in column.compares)
+            style = emphasis if differs else ""
             cells.append(Text(column.cell(record), style, justify="right" if column.number else "left"))
         return cells
 
     def _restyle(self, ids: set[str]) -> None:
         """Draw these runs' rows again (their marks and highlights)."""
         table = self.query_one(DataTable)
-        highlighted = self._highlighted()
+        highlighted, emphasis = self._highlighted(), self.get_component_rich_style("runs-screen--differs", partial=True)
         keys = ["mark", "number", *(c.key for c in COLUMNS)]
-        for record in self.shown:
+        for record in self.shown[:table.row_count]:  # a row still to be added will be drawn as it is then
             if record.id in ids:
-                for key, cell in zip(keys, self._cells(record, highlighted)):
+                for key, cell in zip(keys, self._cells(record, highlighted, emphasis)):
                     table.update_cell(record.id, key, cell)
 
     def _say_heading(self) -> None:
         choices = self.choices
-        shown = f"{len(self.shown):,} of {len(self.runs):,} runs, on {choices.corpus_filter}" if choices.corpus_filter \
-            else f"{len(self.runs):,} runs, all corpora"
+        runs = f"{len(self.runs):,} run{'' if len(self.runs) == 1 else 's'}"
+        shown = f"{len(self.shown):,} of {runs}, on {choices.corpus_filter}" if choices.corpus_filter \
+            else f"{runs}, all corpora"
         marked = f" · {len(choices.marked)} marked" if choices.marked else ""
         self.sub_title = f"{shown} · {ORDERS[choices.order].words[choices.descending]}{marked}"
 
