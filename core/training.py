@@ -247,6 +247,7 @@ class NonFiniteError(ArithmeticError):
     pass
 
 
+BARELY_LEARNT = 0.9  # a run that ends with its loss above this share of a uniform guess's has hardly begun
 VALIDATION_CHUNK = 32  # validation examples between two looks at the cancel flag
 
 
@@ -440,6 +441,16 @@ class Trainer:
         with self.lock:
             return self._validation_loss()
 
+    def _barely_learnt(self) -> str:
+        """What a run that ends near a uniform guess has to be told (the course's own 3 epochs end at loss 3.0 for
+        ln 32 = 3.47, its samples gibberish): "" when its smoothed loss is well below that."""
+        loss, guess = self.state.loss_curve.current, math.log(self.model.vocab_size)
+        if loss is None or loss < BARELY_LEARNT * guess:
+            return ""
+        return (f": its loss, {loss:.2f}, is barely below a uniform guess over {self.model.vocab_size} characters "
+                f"(ln {self.model.vocab_size} = {guess:.2f}), so its samples are still noise: raise epochs (or max "
+                "steps), or lr, and train on")
+
     # --- running ---
 
     def events(self, cancel: threading.Event | None = None, max_steps: int | None = None,
@@ -458,7 +469,8 @@ class Trainer:
                                    f"{best:.3f} at step {best_step:,}): stopped early, back to the best weights")
                 return
             if self.finished:
-                yield StoppedEvent(StopReason.FINISHED, self.state.step, f"training finished after {self.state.step:,} steps")
+                yield StoppedEvent(StopReason.FINISHED, self.state.step,
+                                   f"training finished after {self.state.step:,} steps{self._barely_learnt()}")
                 return
             if (cancel is not None and cancel.is_set()) or (max_steps is not None and taken >= max_steps):
                 yield StoppedEvent(StopReason.CANCELLED, self.state.step, f"stopped after {self.state.step:,} steps")

@@ -202,3 +202,19 @@ def test_an_empty_corpus_name_is_said_in_one_line(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "the corpus is empty" in err and err.count("\n") == 1
+
+
+def test_the_course_preset_says_how_little_it_has_learnt_when_it_finishes():
+    """Its 3 epochs end at loss ~3.0, with gibberish: "finished after 645 steps" alone left a learner puzzled."""
+    from core.corpora import resolve_corpus
+    from core.session import Session
+
+    course = RunConfig.preset("course")
+    finished = {}
+    for name, config in (("course", course), ("a faster lr", course.replace(learning_rate=0.1))):
+        session = Session()
+        session.new(resolve_corpus("proverbs"), config)
+        session.start()
+        finished[name] = [event for event in session.train()][-1].message
+    assert "barely below a uniform guess over 32 characters" in finished["course"] and "raise epochs" in finished["course"]
+    assert finished["a faster lr"] == "training finished after 645 steps"  # its loss ends well below a guess
