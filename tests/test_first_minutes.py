@@ -182,7 +182,7 @@ async def test_the_numbers_have_names_and_validation_is_judged_in_words(tmp_path
         await stop_training(pilot)
         chart = app.query_one(LossChart)
         best = min(loss for _, loss in app.session.run.trainer.state.validation)
-        assert chart.training and f"best {best:.2f}" in chart.legend_text  # the chart: curves, and the best marked
+        assert chart.training and f"best {best:.3f}" in chart.legend_text  # the chart: curves, and the best marked
 
 
 async def test_where_a_chart_would_not_be_readable_the_sparklines_show_the_curves(tmp_path):

@@ -248,7 +248,7 @@ def test_the_budget_message_names_the_limit_reached(corpus, tmp_path):
     train(session)
     with pytest.raises(SessionError, match=r"\(its 1 epoch ends at step 219\): raise epochs"):
         session.resume(session.run.config.replace(max_steps=10_000))  # more steps alone: the epochs still bind
-    assert session.detail == "training finished after 219 steps"
+    assert session.detail.startswith("training finished after 219 steps")  # (then: barely below a guess)
 
 
 def test_every_run_is_recorded_in_the_history_with_its_checkpoint(corpus, tmp_path):
