@@ -19,6 +19,7 @@ from typing import Callable
 
 from core.data import Vocabulary, read_file_text
 from core.model import CharacterLM, check_weights, table_shapes
+from core.optim import optimizer_for
 from core.places import OutsideError, writable
 from core.settings import RunConfig, SettingError
 from core.training import TrainerState
@@ -26,8 +27,9 @@ from core.training import TrainerState
 FORMAT = "charlm-tui-checkpoint"
 CHECKPOINT_OPENING = re.compile(rb'\s*\{\s*"format"\s*:\s*"charlm-tui-checkpoint"')  # how every version begins
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
-VERSION = 4  # 4: the trainer's loss history is bounded (the latest losses, a downsampled curve); 3: the split is a
-# setting (v1-2 held out the tail); 2: every setting in one "settings" object; 1 split them into "model" and "train"
+VERSION = 5  # 5: the optimiser's state (momentum, Adam's moments); 4: the trainer's loss history is bounded (the latest
+# losses, a downsampled curve); 3: the split is a setting (v1-2 held out the tail); 2: every setting in one "settings"
+# object; 1 split them into "model" and "train"
 
 
 class CheckpointError(ValueError):
@@ -42,6 +44,7 @@ class Checkpoint:
     state: TrainerState
     corpus: dict  # the text trained on: name, path, whether bundled, characters, fingerprint
     run_id: str | None = None  # the run that saved it, as the run history names it
+    optimizer: dict | None = None  # the optimiser's state (Optimizer.state_dict): None before version 5, or fresh
 
 
 def to_json(checkpoint: Checkpoint) -> dict:
@@ -53,6 +56,7 @@ def to_json(checkpoint: Checkpoint) -> dict:
         "corpus": checkpoint.corpus,
         "run_id": checkpoint.run_id,
         "trainer": checkpoint.state.to_json(),
+        "optimizer": checkpoint.optimizer,
         "weights": checkpoint.model.weights(),
     }
 
@@ -210,9 +214,13 @@ def from_json(data, where: str = "checkpoint") -> Checkpoint:
             check_weights(state.best_weights, shapes)
         model = config.build_model(len(vocab_chars))
         model.load_weights(data["weights"])
+        optimizer = data.get("optimizer")
+        if optimizer is not None:  # its buffers fit this model and optimiser (the trainer loads them again)
+            optimizer_for(model, config).load_state_dict(optimizer)
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{where} is damaged or incomplete ({type(error).__name__}: {error})") from None
     run_id = data.get("run_id")
-    return Checkpoint(model, Vocabulary(vocab_chars), config, state, corpus, run_id if isinstance(run_id, str) else None)
+    return Checkpoint(model, Vocabulary(vocab_chars), config, state, corpus, run_id if isinstance(run_id, str) else None,
+                      optimizer)

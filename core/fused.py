@@ -53,17 +53,21 @@ def embedding(table: ParamTable, context: Sequence[int]) -> list[Value]:
     return outputs
 
 
-def linear(x: Sequence[Value], weight: ParamTable, bias: ParamTable, activation: str | None) -> list[Value]:
-    """y_i = act(b_i + sum_j W_ij x_j); backward: g_i = dy_i act'(.), dW_i += g_i x, db += g, dx_j += sum_i g_i W_ij."""
+def linear(x: Sequence[Value], weight: ParamTable, bias: ParamTable, activation: str | None,
+           keep: Sequence[float] | None = None) -> list[Value]:
+    """y_i = k_i act(b_i + sum_j W_ij x_j), k the dropout mask (0, or 1/(1-p) for a unit kept; none: 1);
+    backward: g_i = dy_i k_i act'(.), dW_i += g_i x, db += g, dx_j += sum_i g_i W_ij."""
     xs = [v.data for v in x]
     rows = weight.rows()
     pre = F.linear(rows, bias.rows()[0], xs)
     ys = F.ACTIVATIONS[activation](pre) if activation else pre
     node = Node(tuple(x), f"linear+{activation}" if activation else "linear")
-    outputs = _outputs_of(node, ys)
+    outputs = _outputs_of(node, ys if keep is None else [y * k for y, k in zip(ys, keep)])
 
     def _backward():
         grads = [y.grad for y in outputs]
+        if keep is not None:
+            grads = [g * k for g, k in zip(grads, keep)]
         if activation:
             grads = F.ACTIVATION_BACKWARDS[activation](ys, grads)
         active = [i for i, g in enumerate(grads) if g]

@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple, Sequence
 from core.data import Vocabulary
 from core.engine import topological_order
 from core.model import CharacterLM
+from core.optim import SGD, optimizer_for
 from core.params import ParamTable
 from core.sampling import FrozenModel, prepare_prompt
 from core.training import Trainer, TrainingEvent
@@ -67,7 +68,7 @@ class LayerStep:
     name: str  # "embedding", "hidden 1", …, "output"
     grad_norm: float  # ‖g‖, g the gradient the update follows: the batch's mean, clipped when clipping is on
     largest: list[Gradient]  # the largest gradients in size, largest first (zeros left out)
-    update_ratio: float  # ‖lr·g‖ / ‖weights‖: how far the step moves the layer, next to its size
+    update_ratio: float  # ‖Δweights‖ / ‖weights‖: how far the optimiser's step moved the layer, next to its size
 
     @property
     def log10_update_ratio(self) -> float:
@@ -119,31 +120,53 @@ def _largest(rows: list[list[float]], k: int) -> list[tuple[int, int, float]]:
     return heapq.nlargest(k, entries, key=lambda entry: abs(entry[2]))
 
 
-def layer_steps(model: CharacterLM, lr: float, grad_scale: float = 1.0, top: int = 5) -> list[LayerStep]:
-    """Per layer, the gradient now in the model's tables times `grad_scale`, and what an update of lr times
-    it does. Call it between backward and the update, as `Trainer.step`'s watch (under the trainer's lock)."""
-    steps = []
+def layer_gradients(model: CharacterLM, grad_scale: float = 1.0, top: int = 5) -> list[tuple[str, float, list]]:
+    """Per layer, its name, the norm of the gradient now in the model's tables times `grad_scale`, and its `top`
+    largest entries. Call it between backward and the update (a step's watch, under the trainer's lock)."""
+    found = []
     for name, tables in _layers(model):
         grad_norm = grad_scale * math.sqrt(sum(table.grad_sum_of_squares() for _, table in tables))
-        weight_norm = math.sqrt(sum(_sum_of_squares(table.rows()) for _, table in tables))
         candidates = (Gradient(table_name, r, c, grad_scale * g)
                       for table_name, table in tables for r, c, g in _largest(table.grad_rows(), top))
-        largest = heapq.nlargest(top, candidates, key=lambda gradient: abs(gradient.value))
-        steps.append(LayerStep(name, grad_norm, largest, lr * grad_norm / weight_norm))
+        found.append((name, grad_norm, heapq.nlargest(top, candidates, key=lambda gradient: abs(gradient.value))))
+    return found
+
+
+def layer_steps(model: CharacterLM, gradients: list[tuple[str, float, list]], before: list, after: list
+                ) -> list[LayerStep]:
+    """`gradients` (see layer_gradients) with how far the update moved each layer: ‖after − before‖ / ‖before‖,
+    `before` and `after` the model's weights (`CharacterLM.weights()`) around it, whatever the optimiser."""
+    steps, start = [], 0
+    for (name, tables), (_, grad_norm, largest) in zip(_layers(model), gradients):
+        was, now = before[start:start + len(tables)], after[start:start + len(tables)]
+        start += len(tables)
+        moved = math.sqrt(sum(sum((b - a) ** 2 for a, b in zip(row, new_row))
+                              for rows, new_rows in zip(was, now) for row, new_row in zip(rows, new_rows)))
+        size = math.sqrt(sum(_sum_of_squares(rows) for rows in was))
+        steps.append(LayerStep(name, grad_norm, largest, moved / size if size else 0.0))
     return steps
 
 
 def mean_gradient_steps(frozen: FrozenModel, examples: Sequence[tuple[Sequence[int], int]], lr: float,
-                        top: int = 5) -> list[LayerStep]:
-    """Per layer, the gradient of the mean loss over `examples` at the snapshot's weights, and what an update of lr
-    along it would do (`layer_steps`; not clipped). Worked out on a copy of the model, so it can run while training
+                        config=None, optimizer_state: dict | None = None, top: int = 5) -> list[LayerStep]:
+    """Per layer, the gradient of the mean loss over `examples` at the snapshot's weights, and what the run's
+    optimiser (`config`'s, from `optimizer_state`: its momentum, Adam's moments; plain SGD without) would do with
+    it at lr: the real update, clipping and decay included. Worked out on copies, so it can run while training
     goes on: the model that trains is never touched. Costs about a step per example."""
     if not examples:
         raise ValueError("the gradient needs at least one example")
     model = _model_on(frozen, "fused")  # the same gradient as the reference engine's (to rounding), much faster
     for context, target in examples:
         model.loss(context, target).backward()
-    return layer_steps(model, lr, 1.0 / len(examples), top)
+    optimizer = optimizer_for(model, config) if config is not None else SGD(model, lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)  # a copy: loading copies the buffers
+    if config is not None:
+        optimizer.follow(config, lr)
+    optimizer.prepare(len(examples))
+    gradients, before = layer_gradients(model, 1.0 / optimizer.divisor, top), model.weights()
+    optimizer.update()
+    return layer_steps(model, gradients, before, model.weights())
 
 
 def evenly_spaced(items: Sequence, most: int) -> list:
@@ -167,20 +190,20 @@ def inspect_step(trainer: Trainer, vocab: Vocabulary, top: int = 5,
     as this one's. A ValueError if no step was taken (a session's step that met a non-finite loss)."""
     seen: dict = {}  # what the watch saw, under the lock
 
-    def watch(batch, lr):  # under the lock: the gradients are in, the weights not yet changed
-        # The tables hold the batch's summed gradient (clipping: the clipped mean) and the update is
-        # optimizer.lr times it, so the gradient the step follows at lr is (optimizer.lr / lr) times it.
-        seen.update(batch=batch, lr=lr, layers=layer_steps(trainer.model, lr, trainer.optimizer.lr / lr, top),
+    def watch(batch, lr):  # under the lock: the gradients are in (divisor × the one followed), the weights not moved
+        seen.update(batch=batch, lr=lr, weights=trainer.model.weights(),
+                    gradients=layer_gradients(trainer.model, 1.0 / trainer.optimizer.divisor, top),
                     before=_target_losses(FrozenModel.from_model(trainer.model, copy=False), batch))
 
     events = (take_step or trainer.step)(watch=watch)
     if not seen:
         raise ValueError(f"no step was taken: {events[-1].message}")
     after = _target_losses(trainer.snapshot(), seen["batch"])
+    layers = layer_steps(trainer.model, seen["gradients"], seen["weights"], trainer.model.weights())
     examples = [ExampleStep(vocab.decode(context), vocab.idx_to_char[target], math.exp(-before), math.exp(-loss),
                             before, loss)
                 for (context, target), before, loss in zip(seen["batch"], seen["before"], after)]
-    return StepReport(examples, seen["lr"], seen["layers"], events)
+    return StepReport(examples, seen["lr"], layers, events)
 
 
 # --- the next character's odds ---------------------------------------------------------------------

@@ -5,8 +5,9 @@
     print(f"suggested lr: {result.suggestion:g}")
 
 Step i of `steps` uses lr = 10**e_i, e_i spaced evenly from log10(lr_min) to log10(lr_max), as the
-course's `lre = torch.linspace(-3, 0, 1000); lrs = 10**lre`. Each step is one SGD update on one example
-(a batch of them for a run trained in batches), the examples taken in a random order fixed by `seed`
+course's `lre = torch.linspace(-3, 0, 1000); lrs = 10**lre`. Each step is one update of the run's optimiser
+(SGD, momentum, Adam…: Adam's good lr is about a hundred times lower than SGD's) on one example (a batch of
+them for a run trained in batches), the examples taken in a random order fixed by `seed`
 from the training examples, and the loss of each step (before its update) is recorded. The loss first
 hardly moves (the lr is too small to do anything in a few hundred steps), then falls, then — once the
 lr is too large — rises and blows up: the sweep stops when the loss is not finite, or when the
@@ -18,7 +19,7 @@ loss (and the 4× rule) counts only the rows after that warm-up.
 The sweep runs on a copy of the model: the model's weights, and the trainer's state and random
 generator, stay exactly as they were, bit for bit. The copy always uses the fused engine (the same
 model and maths as the reference engine's graph, 300 times faster), and steps as `core.training.Trainer`
-does: a batch's gradients are summed and the step is lr / batch, the run's clipping is applied.
+does, through the same optimiser (`core.optim`): the batch's mean gradient, the run's clipping and decay.
 
 The suggestion is an lr to train from the start: the app and --lr-find sweep fresh weights of a trained
 model's settings, since on its trained weights the loss has little left to fall, the lowest point is the
@@ -34,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.model import CharacterLM
-from core.optim import SGD
+from core.optim import SGD, optimizer_for
 
 LR_MIN = 1e-4
 LR_MAX = 1.0
@@ -180,6 +181,7 @@ def find_lr(source, examples: Sequence | None = None, *, lr_min: float = LR_MIN,
     lock, for a run that may be training in another thread). `batch_size` defaults to 1, one example a
     step (a run's own batch size for a run). The same seed gives the same rows.
     """
+    config = None
     if isinstance(source, CharacterLM):
         model, lock = source, None
         if examples is None:
@@ -204,7 +206,9 @@ def find_lr(source, examples: Sequence | None = None, *, lr_min: float = LR_MIN,
                        n_hidden=model.n_hidden, activation=model.activation, engine="fused", seed=0)
     copy.load_weights(weights)
     order = _order(len(examples), steps * batch_size, seed)
-    optimizer = SGD(copy, lr_min)
+    # the run's own optimiser (Adam's good lr is a hundred times SGD's), fresh: its momentum starts at the sweep
+    optimizer = optimizer_for(copy, config) if config is not None else SGD(copy, lr_min)
+    optimizer.clip_value, optimizer.clip_norm = clip_value, clip_norm
     rows: list[LRFinderRow] = []
     warmup = min(round(smoothing / (1 - smoothing)), steps // 4)  # 19 steps at 0.95: the average settles
     average, best = 0.0, math.inf
@@ -216,7 +220,8 @@ def find_lr(source, examples: Sequence | None = None, *, lr_min: float = LR_MIN,
             stop = "non_finite"
             message = f"the loss or its gradients became infinite or NaN at step {i + 1} (lr {lr:.3g}): stopped there"
             break
-        _step(optimizer, lr, batch_size, clip_value, clip_norm)
+        optimizer.lr = lr
+        optimizer.step(batch_size)
         average = smoothing * average + (1 - smoothing) * loss
         smoothed = average / (1 - smoothing ** (i + 1))  # debiased: the average starts from 0
         rows.append(LRFinderRow(i + 1, lr, loss, smoothed))
@@ -267,18 +272,3 @@ def _mean_loss_backward(model: CharacterLM, examples: Sequence, indices: list[in
         loss.backward()
         total += loss.data
     return total / len(indices)
-
-
-def _step(optimizer: SGD, lr: float, batch: int, clip_value: float | None, clip_norm: float | None) -> None:
-    """The trainer's update: lr times the batch's mean gradient, clipped as the run clips."""
-    if clip_value is not None or clip_norm is not None:
-        if batch > 1:
-            optimizer.scale_grad(1.0 / batch)
-        if clip_value is not None:
-            optimizer.clip_grad_value(clip_value)
-        if clip_norm is not None:
-            optimizer.clip_grad_norm(clip_norm)
-        optimizer.lr = lr
-    else:
-        optimizer.lr = lr / batch
-    optimizer.step()

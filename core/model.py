@@ -89,9 +89,11 @@ class Linear:
         self.out_features = out_features
         self.engine = engine
 
-    def __call__(self, x: Sequence[Value], activation: str | None = None) -> list[Value]:
+    def __call__(self, x: Sequence[Value], activation: str | None = None, keep: Sequence[float] | None = None
+                 ) -> list[Value]:
+        """The layer's outputs; with a dropout mask `keep` (0 for a unit dropped, 1/(1-p) for one kept), times it."""
         if self.engine == "fused":
-            return fused.linear(x, self.weight, self.bias, activation)
+            return fused.linear(x, self.weight, self.bias, activation, keep)
         out = []
         for weights, bias in zip(self.weight.value_rows(), self.bias.value_rows()[0]):
             total = bias
@@ -99,10 +101,10 @@ class Linear:
                 total = total + w * xj
             out.append(total)
         if activation == "relu":
-            return relu(out)
-        if activation == "tanh":
-            return [v.tanh() for v in out]
-        return out
+            out = relu(out)
+        elif activation == "tanh":
+            out = [v.tanh() for v in out]
+        return out if keep is None else [v * k for v, k in zip(out, keep)]
 
     def tables(self) -> list[ParamTable]:
         return [self.weight, self.bias]
@@ -197,22 +199,30 @@ class CharacterLM:
             "activation": self.activation, "engine": self.engine,
         }
 
-    def forward(self, context: Sequence[int]) -> list[Value]:
-        """Logits over the vocabulary for the next character after `context` (token indices)."""
+    def forward(self, context: Sequence[int], keep: Sequence[Sequence[float]] | None = None) -> list[Value]:
+        """Logits over the vocabulary for the next character after `context` (token indices); `keep`, while
+        training with dropout, a mask for each hidden layer's outputs (see `dropout_masks`)."""
         x = self.embedding.concat(context)
-        for layer in self.hidden:
-            x = layer(x, self.activation)
+        for i, layer in enumerate(self.hidden):
+            x = layer(x, self.activation, keep[i] if keep is not None else None)
         return self.output(x)
 
     def predict_probs(self, context: Sequence[int]) -> list[Value]:
         logits = self.forward(context)
         return fused.softmax(logits) if self.engine == "fused" else softmax(logits)
 
-    def loss(self, context: Sequence[int], target_idx: int) -> Value:
-        logits = self.forward(context)
+    def loss(self, context: Sequence[int], target_idx: int, keep: Sequence[Sequence[float]] | None = None) -> Value:
+        logits = self.forward(context, keep)
         if self.engine == "fused":
             return fused.cross_entropy(logits, target_idx)
         return cross_entropy_loss(logits, target_idx)
+
+    def dropout_masks(self, rng: random.Random, p: float) -> list[list[float]]:
+        """Inverted dropout's masks for one example, a list per hidden layer: each unit dropped (0) with
+        probability p, or kept and scaled by 1/(1-p) so that a layer's expected output is the same as without."""
+        scale = 1.0 / (1.0 - p)
+        draw = rng.random
+        return [[scale if draw() >= p else 0.0 for _ in range(self.hidden_dim)] for _ in self.hidden]
 
     def tables(self) -> list[ParamTable]:
         """Parameter blocks in the course's order: embedding, then each layer's weights and bias."""

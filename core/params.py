@@ -79,6 +79,15 @@ class ParamTable:
                     p.data = w
         self.zero_grad()
 
+    def set_rows(self, rows: list[list[float]]) -> None:
+        """The weights become `rows` (an optimiser's dense step); the gradients stay as they are."""
+        if self.packed:
+            self._rows = rows
+        else:
+            for params, weights in zip(self._values, rows):
+                for p, w in zip(params, weights):
+                    p.data = w
+
     # --- the gradients ---
 
     def add_outer(self, row: int, scale: float, vector: list[float]) -> None:

@@ -56,7 +56,7 @@ class Run:
             raise CheckpointError(f"the checkpoint's position (example {state.index:,} of the epoch) is beyond "
                                   f"the {len(split.train):,} training examples of {corpus.name}: it is damaged")
         model = checkpoint.model
-        run = cls(corpus, config, model, Trainer(model, split.train, split.validation, config, state))
+        run = cls(corpus, config, model, Trainer(model, split.train, split.validation, config, state, checkpoint.optimizer))
         run.id = checkpoint.run_id or run.id  # the history carries on its record, if it ended here (see RunTracker)
         return run
 
@@ -70,10 +70,12 @@ class Run:
         self.config = self.trainer.config = config
 
     def to_checkpoint(self) -> Checkpoint:
+        """The run as it is (between two steps: under the trainer's lock, or paused)."""
         corpus = self.corpus
         about = {"name": corpus.name, "path": corpus.source, "bundled": is_bundled(corpus),
                  "characters": len(corpus.text), "fingerprint": corpus.fingerprint}
-        return Checkpoint(self.model, corpus.vocab, self.config, self.trainer.state, about, self.id)
+        return Checkpoint(self.model, corpus.vocab, self.config, self.trainer.state, about, self.id,
+                          self.trainer.optimizer.state_dict())
 
     @classmethod
     def load(cls, path: str | Path, corpus: Corpus, config: RunConfig | None = None) -> Run:

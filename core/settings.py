@@ -23,6 +23,9 @@ from core.corpora import DEFAULT_CORPUS
 from core.data import SPLITS
 from core.fused import ACTIVATIONS
 from core.model import ENGINES, CharacterLM, table_shapes
+from core.optim import OPTIMIZERS
+
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
 
 
@@ -172,8 +175,17 @@ SETTINGS: tuple[Setting, ...] = (
     _setting("seed", "seed", int, "random seed for the weights and the shuffling", 0,
              minimum=0, maximum=2**31 - 1, fixed=True),
     # training: these may change between a pause and a resume
-    _setting("learning_rate", "lr", float, "step size of each SGD update (the peak, with a schedule)",
-             {"default": 0.01, "makemore": 0.1}, flag="--lr", minimum=1e-6, maximum=10.0),
+    _setting("optimizer", "optimizer", str, "how the gradient moves the weights: sgd (the course's), momentum, "
+             "nesterov (momentum looking ahead), adam, adamw (Adam with decoupled weight decay), as PyTorch defines "
+             "them", "sgd", choices=OPTIMIZER_NAMES, fixed=True),
+    _setting("learning_rate", "lr", float, "step size of each update (the peak, with a schedule; Adam's is "
+             "about 0.001)", {"default": 0.01, "makemore": 0.1}, flag="--lr", minimum=1e-6, maximum=10.0),
+    _setting("momentum", "momentum", float, "momentum and nesterov: the share of the last step carried into the next",
+             0.9, minimum=0.0, maximum=0.999),
+    _setting("weight_decay", "wt decay", float, "pulls every weight towards 0 at each step: L2 in the "
+             "gradient (sgd, momentum, adam), decoupled (adamw); 0: off", 0.0, minimum=0.0, maximum=1.0),
+    _setting("dropout", "dropout", float, "share of each hidden layer's outputs zeroed at random while training "
+             "(inverted dropout: the rest scaled up; 0: off)", 0.0, minimum=0.0, maximum=0.9),
     _setting("batch_size", "batch", int, "examples whose gradients are averaged into one update (1: the course's "
              "per-example SGD)", {"default": 1, "makemore": 8}, minimum=1, maximum=1024, fixed=True),
     _setting("lr_schedule", "schedule", str, "how lr changes over the budget: constant, step (lr × decay from "

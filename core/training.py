@@ -23,7 +23,7 @@ from core.data import ExampleView
 from core.metrics import (SmoothedSeries, best_point, check, evaluations_since_best, is_count, is_finite,
                           thinned_validation)
 from core.model import CharacterLM
-from core.optim import SGD, scheduled_lr
+from core.optim import optimizer_for, scheduled_lr
 from core.sampling import FrozenModel
 from core.settings import RunConfig
 
@@ -259,15 +259,18 @@ class Trainer:
         validation_examples: ExampleView | None,
         config: RunConfig,
         state: TrainerState | None = None,
+        optimizer_state: dict | None = None,
     ):
         if len(train_examples) == 0:
             raise ValueError("there are no training examples: use a longer text or a smaller validation fraction")
         self.model = model
-        self.optimizer = SGD(model, config.learning_rate)
         self.train_examples = train_examples
         self.validation_examples = validation_examples if validation_examples else None
         self.config = config
         self.state = state or TrainerState()
+        self.optimizer = optimizer_for(model, config)
+        if optimizer_state is not None:  # momentum, Adam's moments and step count: a resume carries on exactly
+            self.optimizer.load_state_dict(optimizer_state)
         self.lock = threading.Lock()  # held during a step; snapshot() takes it to read whole weights
         self._rng = random.Random(f"shuffle:{config.seed}")
         self._recent: deque[float] = deque(maxlen=64)  # wall times of recent steps, for steps/s
@@ -336,28 +339,23 @@ class Trainer:
             optimizer.zero_grad()
             total = 0.0
             examples = [self.train_examples[self._order[i]] for i in range(state.index, state.index + batch)]
+            # dropout's masks come from the step's own generator: a resumed run draws the same ones
+            masks = random.Random(f"dropout:{config.seed}:{state.step}") if config.dropout else None
             for context, target in examples:  # the gradients add up in the tables
-                loss = self.model.loss(context, target)
+                keep = self.model.dropout_masks(masks, config.dropout) if masks else None
+                loss = self.model.loss(context, target, keep)
                 if not math.isfinite(loss.data):
                     raise NonFiniteError(f"the loss became {loss.data} at step {state.step + 1}; the step was not applied")
                 loss.backward()
                 total += loss.data
             if not optimizer.grads_finite():
                 raise NonFiniteError(f"the gradients became infinite or NaN at step {state.step + 1}; the step was not applied")
-            lr = self.learning_rate  # the config may change between pauses
-            if config.clip_value is not None or config.clip_norm is not None:
-                if batch > 1:
-                    optimizer.scale_grad(1.0 / batch)  # clip the mean gradient, as a batch-1 step clips its own
-                if config.clip_value is not None:
-                    optimizer.clip_grad_value(config.clip_value)
-                if config.clip_norm is not None:
-                    optimizer.clip_grad_norm(config.clip_norm)
-                optimizer.lr = lr
-            else:
-                optimizer.lr = lr / batch  # lr · (sum of the gradients) / batch: the mean, without a pass over them
+            lr = self.learning_rate
+            optimizer.follow(config, lr)  # the settings may change between pauses
+            optimizer.prepare(batch)
             if watch is not None:
                 watch(examples, lr)
-            optimizer.step()
+            optimizer.update()
             mean_loss = total / batch
             state.step += 1
             state.index += batch

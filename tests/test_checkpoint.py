@@ -19,7 +19,8 @@ def saved(tmp_path, proverbs):
 def test_the_file_holds_everything_to_resume(saved):
     run, path = saved
     data = json.loads(path.read_text())
-    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 4
+    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 5
+    assert data["optimizer"] == {"name": "sgd", "steps": 30, "buffers": {}}  # plain SGD keeps nothing but its count
     assert data["vocab"] == run.corpus.vocab.chars
     assert data["settings"] == run.config.to_json()
     assert data["settings"]["engine"] == "fused" and data["settings"]["hidden_dim"] == 5

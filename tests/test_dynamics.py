@@ -69,7 +69,7 @@ def test_the_cost_of_an_example_does_not_grow_with_the_batch():
         run = Run.new(corpus, RunConfig(**SMALL, batch_size=batch, max_steps=10))
         calls = []
         loss = run.model.loss
-        run.model.loss = lambda context, target: calls.append(1) or loss(context, target)
+        run.model.loss = lambda context, target, *keep: calls.append(1) or loss(context, target, *keep)
         run.trainer.run()
         assert len(calls) == 10 * batch  # one forward (and backward) per example, none more
 

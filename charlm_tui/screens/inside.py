@@ -91,6 +91,7 @@ class Reader:
         trainer = run.trainer
         with trainer.lock:  # the step and the weights of the same moment
             step, lr, weights = trainer.state.step, trainer.learning_rate, FrozenModel.from_model(trainer.model)
+            optimizer_state = trainer.optimizer.state_dict()
         if blown_up(weights, [context for context, _ in evenly_spaced(trainer.train_examples, BLOWN_UP_EXAMPLES)]):
             return Readings(run, step, lr, weights, example, blown_up=True)
         found: dict = {}
@@ -103,7 +104,7 @@ class Reader:
             return None
         if "gradient" in needs:
             examples = evenly_spaced(trainer.train_examples, GRADIENT_EXAMPLES)
-            found["gradient"] = mean_gradient_steps(weights, examples, lr)
+            found["gradient"] = mean_gradient_steps(weights, examples, lr, run.config, optimizer_state)
         if "op_counts" in needs:
             key = (run.id, len(set(example[0])))
             if key not in self._op_counts:
@@ -126,6 +127,18 @@ class ModelRead(Message):
 @dataclass
 class StepRefused(Message):
     reason: str
+
+
+def optimizer_words(config) -> str:
+    """The optimiser in words, with what shapes its update: "adamw, weight decay 0.1, dropout 0.2"."""
+    words = [config.optimizer]
+    if config.optimizer in ("momentum", "nesterov"):
+        words.append(f"momentum {config.momentum:g}")
+    if config.weight_decay:
+        words.append(f"weight decay {config.weight_decay:g}")
+    if config.clip_value is not None or config.clip_norm is not None:
+        words.append("clipped")
+    return ", ".join(words)
 
 
 # --- small drawings --------------------------------------------------------------------------------
@@ -230,8 +243,11 @@ class StepPart(Part):
 
     def show_report(self, report: StepReport, run: Run, step: int) -> None:
         self.report, self.run = report, run
-        self.say(f"step {step:,} taken at lr {report.learning_rate:.3g}: its example"
-                 f"{'s' if len(report.examples) > 1 else ''}, then per layer what the update did")
+        dropout = (f"; dropout {run.config.dropout:g}: about {run.config.dropout:.0%} of the hidden units were off for "
+                   "this step, so its loss is higher than the odds below, taken with every unit on"
+                   if run.config.dropout else "")
+        self.say(f"step {step:,} taken by {optimizer_words(run.config)} at lr {report.learning_rate:.3g}: its "
+                 f"example{'s' if len(report.examples) > 1 else ''}, then per layer what the update did{dropout}")
         self._draw()
 
     def on_resize(self) -> None:
@@ -381,7 +397,8 @@ class HealthPart(Part):
         activation = readings.weights.activation
         self.query_one("#health-about", Static).update(
             f"step {readings.step:,} · {activation} activations of {ACTIVATION_EXAMPLES} training examples · gradient "
-            f"of the mean loss of {GRADIENT_EXAMPLES}, unclipped, at lr {readings.learning_rate:.3g}")
+            f"of the mean loss of {GRADIENT_EXAMPLES} and the update {optimizer_words(readings.run.config)} would make "
+            f"of it at lr {readings.learning_rate:.3g}")
         table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
         for heading in ("layer", readings.health[0].stuck_as, "activations", "‖grad‖", "log₁₀ Δ/W"):
             table.add_column(heading, no_wrap=True)
