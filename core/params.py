@@ -70,13 +70,7 @@ class ParamTable:
 
     def load(self, rows: list[list[float]]) -> None:
         """Set the weights to `rows`, and the gradients to 0."""
-        rows = [[float(w) for w in row] for row in rows]
-        if self.packed:
-            self._rows = rows
-        else:
-            for params, weights in zip(self._values, rows):
-                for p, w in zip(params, weights):
-                    p.data = w
+        self.set_rows([[float(w) for w in row] for row in rows])
         self.zero_grad()
 
     def set_rows(self, rows: list[list[float]]) -> None:
