@@ -245,8 +245,10 @@ class Adam(Optimizer):
 
     def _update_table(self, index: int, table: ParamTable) -> None:
         (beta1, beta2), eps, lr, decay, t, div = self.betas, self.eps, self.lr, self.weight_decay, self.steps, self.divisor
-        step_size = lr / (1 - beta1 ** t)
+        # PyTorch's w -= lr/(1-β1^t) · m / (√v/√(1-β2^t) + ε), rearranged to one division an entry:
+        # w -= k · m / (√v + ε'), k = lr·√(1-β2^t)/(1-β1^t), ε' = ε·√(1-β2^t)
         root_correction = math.sqrt(1 - beta2 ** t)
+        k, eps_ = lr * root_correction / (1 - beta1 ** t), eps * root_correction
         # the tables hold div × the mean gradient: its share of each moment, divided in once (one pass, not two)
         share1, share2 = (1 - beta1) / div, (1 - beta2) / (div * div)
         l2 = 0.0 if self.DECOUPLED else decay * div  # Adam's decay joins the gradient (the sum, here)
@@ -257,10 +259,8 @@ class Adam(Optimizer):
             if l2:
                 g_row = [g + l2 * w for w, g in zip(w_row, g_row)]
             m_row = ms[r] = [beta1 * m + share1 * g for m, g in zip(ms[r], g_row)]
-            v_row = vs[r] = [beta2 * v + share2 * (g * g) for v, g in zip(vs[r], g_row)]
-            if shrink != 1.0:
-                w_row = [w * shrink for w in w_row]
-            new.append([w - step_size * m / (sqrt(v) / root_correction + eps) for w, m, v in zip(w_row, m_row, v_row)])
+            v_row = vs[r] = [beta2 * v + share2 * g * g for v, g in zip(vs[r], g_row)]
+            new.append([shrink * w - k * m / (sqrt(v) + eps_) for w, m, v in zip(w_row, m_row, v_row)])
         table.set_rows(new)
 
     def _buffers(self) -> dict:

@@ -93,9 +93,28 @@ class ParamTable:
                 p.grad += scale * x
 
     def _fold(self, products: list[tuple[int, float, list[float]]]) -> None:
+        """grad[row] += scale * vector for each product. A layer's products share a few input vectors (one per example
+        of a batch): a clean row's gradient is then one dot product per input, over the examples, at C speed; its
+        terms are added in the same order as one product after the other would add them, so the bits are the same."""
+        vectors: dict[int, int] = {}  # id of an input vector → its place among them
+        for _, _, vector in products:
+            vectors.setdefault(id(vector), len(vectors))
+        shared = len(vectors) < len(products) // 2
+        scales: dict[int, list[float]] = {}
         for row, scale, vector in products:
-            self._grad[row] = [g + scale * x for g, x in zip(self._grad[row], vector)]
-            self._dirty.add(row)
+            if shared and row not in self._dirty:
+                scales.setdefault(row, [0.0] * len(vectors))[vectors[id(vector)]] += scale
+            else:  # an embedding's rows, each with a slice of its own; a row with a gradient already
+                self._grad[row] = [g + scale * x for g, x in zip(self._grad[row], vector)]
+                self._dirty.add(row)
+        if scales:
+            inputs = [None] * len(vectors)
+            for _, _, vector in products:
+                inputs[vectors[id(vector)]] = vector
+            columns = list(zip(*inputs))
+            for row, row_scales in scales.items():
+                self._grad[row] = [sum(map(mul, row_scales, column)) for column in columns]
+                self._dirty.add(row)
 
     def grad_rows(self) -> list[list[float]]:
         """The gradient as rows of numbers. Folding a packed table's pending products in changes how it is held,
