@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from charlm_tui.cli import OneLineParser
+from charlm_tui.arguments import OneLineParser
 from core.checkpoint import CheckpointError, check_writable_path, load_checkpoint
 from core.export import AN_EXPORT, ExportError, write_safetensors, write_torch_module
 

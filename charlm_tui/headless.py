@@ -25,7 +25,7 @@ from core.places import data_home
 from core.session import Phase, Session, SessionError
 from core.settings import TEMPERATURE, SettingError
 from core.training import EpochEvent, StepEvent, StoppedEvent, StopReason, TrainingEvent, ValidationEvent
-from charlm_tui.cli import corpus_from_args, given_settings, run_config_from_args
+from charlm_tui.arguments import corpus_from_args, given_settings, run_config_from_args
 
 
 

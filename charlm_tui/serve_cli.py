@@ -14,7 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
-from charlm_tui.cli import OneLineParser
+from charlm_tui.arguments import OneLineParser
 from core.places import visitors_home
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")

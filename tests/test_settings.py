@@ -6,7 +6,7 @@ from textual.widgets import Select
 from textual.widgets.select import InvalidSelectValueError
 
 from charlm_tui.app import CharLMApp
-from charlm_tui.cli import build_parser, run_config_from_args
+from charlm_tui.arguments import build_parser, run_config_from_args
 from core.settings import BY_NAME, NONE_WORDS, PRESETS, SAMPLING, SETTINGS, RunConfig, SettingError
 
 
