@@ -100,11 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def given_settings(args: argparse.Namespace) -> dict:
-    """The settings given on the command line. --steps alone bounds a run by steps only, --epochs alone by epochs."""
+    """The settings given on the command line. A budget given alone is the run's only one: --steps bounds it by
+    steps only, --epochs by epochs, --minutes by time (the preset's other budgets are dropped)."""
     given = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
-    for budget, other in (("max_steps", "epochs"), ("epochs", "max_steps")):
-        if given.get(budget) is not None and other not in given:
-            given[other] = None
+    budgets = ("max_steps", "epochs", "minutes")
+    if any(given.get(budget) is not None for budget in budgets):
+        given.update({budget: None for budget in budgets if budget not in given})
     return given
 
 

@@ -18,6 +18,7 @@ class TrainingProgress(Message):
 
     step: int
     total_steps: int | None
+    time_budget: tuple[float, float] | None  # a time budget's (seconds spent, seconds in all); None without one
     epoch: int
     epochs: int | None
     loss: float  # smoothed over the last ~500 steps: the one to watch

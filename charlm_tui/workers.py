@@ -55,6 +55,7 @@ def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingP
     rising = bool(curve) and curve[-1] > RISING * min(curve)
     return TrainingProgress(
         step=last.step, total_steps=trainer.total_steps, epoch=last.epoch, epochs=trainer.config.epochs,
+        time_budget=None if trainer.config.minutes is None else (trainer.state.seconds, 60 * trainer.config.minutes),
         loss=curves.training.current, example_loss=last.loss, avg_loss=last.avg_loss,
         steps_per_sec=last.steps_per_sec, learning_rate=last.learning_rate, curve=curve,
         curve_steps=curves.training.positions(), validation_points=thinned(validation),

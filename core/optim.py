@@ -291,8 +291,9 @@ def optimizer_for(model, config) -> Optimizer:
     return OPTIMIZERS[config.optimizer](model, config.learning_rate, **common)
 
 
-def scheduled_lr(config, step: int, total_steps: int | None) -> float:
-    """The learning rate of update number `step` (0-based) of a run of `total_steps` updates.
+def scheduled_lr(config, step: int, total_steps: int | None, spent: float | None = None) -> float:
+    """The learning rate of update number `step` (0-based) of a run of `total_steps` updates, or of a time budget
+    of which the share `spent` is used (whichever ends first leads the schedule).
 
     Warm-up: lr·(step+1)/warmup over the first `warmup_steps`. Then "constant": lr; "step": lr, then
     lr·decay from `decay_at` of the budget on (makemore's 0.1 → 0.01); "cosine": from lr down to
@@ -301,9 +302,14 @@ def scheduled_lr(config, step: int, total_steps: int | None) -> float:
     lr, warmup = config.learning_rate, config.warmup_steps
     if step < warmup:
         return lr * (step + 1) / warmup
-    if total_steps is None or config.lr_schedule == "constant":
+    if (total_steps is None and spent is None) or config.lr_schedule == "constant":
         return lr
     if config.lr_schedule == "step":
-        return lr * config.lr_decay if step >= config.decay_at * total_steps else lr
-    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        past = (total_steps is not None and step >= config.decay_at * total_steps) or \
+            (spent is not None and spent >= config.decay_at)
+        return lr * config.lr_decay if past else lr
+    shares = [spent] if spent is not None else []
+    if total_steps is not None:
+        shares.append((step - warmup) / max(1, total_steps - warmup))
+    progress = min(1.0, max(shares))
     return lr * (config.lr_decay + (1.0 - config.lr_decay) * 0.5 * (1.0 + math.cos(math.pi * progress)))

@@ -126,9 +126,12 @@ class Session:
                     f"{trainer.config.patience}): raise patience, or clear it, to train on from the best weights.")
         config, by_epochs = trainer.config, (trainer.config.epochs or 0) * trainer.epoch_size
         epochs = f"{config.epochs} epoch ends" if config.epochs == 1 else f"{config.epochs} epochs end"
-        limit, setting = ((f"its {epochs} at step {by_epochs:,}", "epochs")
-                          if config.epochs is not None and by_epochs == trainer.total_steps
-                          else (f"its max steps, {config.max_steps:,}, are done", "max steps"))
+        if trainer.time_spent is not None and trainer.time_spent >= 1:
+            limit, setting = f"its {config.minutes:g} minutes of training are spent", "minutes"
+        elif config.epochs is not None and by_epochs == trainer.total_steps:
+            limit, setting = f"its {epochs} at step {by_epochs:,}", "epochs"
+        else:
+            limit, setting = f"its max steps, {config.max_steps:,}, are done", "max steps"
         return f"The budget is used up ({limit}): raise {setting} to train on (the model carries on from where it is)."
 
     def train(self, max_steps: int | None = None, watch: Callable[[list, float], None] | None = None

@@ -203,6 +203,9 @@ SETTINGS: tuple[Setting, ...] = (
     _setting("max_steps", "max steps", int, "updates in all, counted across resumes (empty: until the epochs)",
              {"default": 50_000, "course": None, "makemore": 60_000}, flag="--steps", minimum=1, maximum=10**9,
              optional=True),
+    _setting("minutes", "minutes", float, "a time budget: minutes of training (pauses left out), the schedule "
+             "following the share of them spent, so it decays at the end on any machine; such a run is reproducible "
+             "only up to timing (empty: off)", None, minimum=0.01, maximum=100_000.0, optional=True),
     _setting("clip_value", "clip", float, "clip each gradient to ±this (the course's clip; empty: off)", None,
              flag="--clip", minimum=1e-9, maximum=1e6, optional=True),
     _setting("clip_norm", "clip norm", float, "scale the gradients to at most this global L2 norm (empty: off)", None,
@@ -250,8 +253,8 @@ class RunConfig:
             raise SettingError(f"unknown setting {', '.join(unknown)}")
         for s in SETTINGS:
             object.__setattr__(self, s.name, s.check(values.get(s.name, s.default)))
-        if self.epochs is None and self.max_steps is None:
-            raise SettingError("give a number of epochs or a step budget (or both)")
+        if self.epochs is None and self.max_steps is None and self.minutes is None:
+            raise SettingError("give a number of epochs, a step budget or a time budget in minutes (or several)")
 
     @classmethod
     def preset(cls, name: str) -> RunConfig:

@@ -117,6 +117,9 @@ class TrainerState:
     best_weights: list | None = None  # the weights at the best validation so far, kept when patience is set
     loss_curve: SmoothedSeries = field(default_factory=lambda: SmoothedSeries(CURVE_POINTS))  # every step's loss
     evaluations_since_best: int = 0  # counted as they come: the thinned `validation` no longer holds them all
+    # time spent training (steps and their validation; pauses left out): a time budget's clock, and no part of what
+    # makes two runs the same run (a machine's speed is not)
+    seconds: float = field(default=0.0, compare=False)
 
     def add_loss(self, loss: float) -> None:
         """A step's loss, in the curve and among the latest."""
@@ -143,7 +146,7 @@ class TrainerState:
         first bad one). A state saved before checkpoint version 4 holds every step's loss and no curve: its
         curve is made from them, and they stay until the next step keeps only the latest."""
         names = {f.name for f in fields(cls)}
-        optional = {"best_weights", "loss_curve", "evaluations_since_best"}  # v2 had no best_weights, v3 the rest
+        optional = {"best_weights", "loss_curve", "evaluations_since_best", "seconds"}  # v2: no best_weights; v3…
         if not isinstance(data, dict) or not names - optional <= set(data) <= names:
             raise ValueError(f"the trainer's fields must be exactly {', '.join(f.name for f in fields(cls))}")
         step, epoch, index = data["step"], data["epoch"], data["index"]
@@ -181,8 +184,10 @@ class TrainerState:
         key = data["epoch_key"]
         check(key is None or (is_count(key) and key < 2**64), "trainer.epoch_key must be empty or a 64-bit whole number")
         check((key is None) == (index == 0), "trainer.epoch_key does not match trainer.index")
+        seconds = data.get("seconds", 0.0)
+        check(is_finite(seconds) and seconds >= 0, "trainer.seconds must be a number of seconds ≥ 0")
         return cls(step, epoch, index, float(data["epoch_loss_sum"]), key, data["rng_state"], losses, validation,
-                   data.get("best_weights"), curve, since_best)
+                   data.get("best_weights"), curve, since_best, float(seconds))
 
 
 def _is_rng_state(data) -> bool:
@@ -298,9 +303,16 @@ class Trainer:
         return min(candidates) if candidates else None
 
     @property
+    def time_spent(self) -> float | None:
+        """The share of the time budget used so far (None without one)."""
+        minutes = self.config.minutes
+        return None if minutes is None else self.state.seconds / (60 * minutes)
+
+    @property
     def finished(self) -> bool:
-        total = self.total_steps
-        return (total is not None and self.state.step >= total) or self.stopped_early
+        total, spent = self.total_steps, self.time_spent
+        return (total is not None and self.state.step >= total) or (spent is not None and spent >= 1) \
+            or self.stopped_early
 
     @property
     def evaluations_since_best(self) -> int:
@@ -314,7 +326,7 @@ class Trainer:
     @property
     def learning_rate(self) -> float:
         """The learning rate of the next update, on the schedule."""
-        return scheduled_lr(self.config, self.state.step, self.total_steps)
+        return scheduled_lr(self.config, self.state.step, self.total_steps, self.time_spent)
 
     def _start_epoch(self) -> None:
         self.state.epoch_loss_sum = 0.0  # not at the last epoch's end: until now it gave that epoch's average
@@ -331,6 +343,7 @@ class Trainer:
         `watch(batch, lr)` is called with the batch's (context, target) examples once the gradients are ready
         and before the update (the optimizer's lr is set): it may read the weights and gradients, not change them."""
         events: list[TrainingEvent] = []
+        started = time.perf_counter()
         with self.lock:
             state, optimizer, config = self.state, self.optimizer, self.config
             if self._order is None:
@@ -380,6 +393,7 @@ class Trainer:
                     events.append(ValidationEvent(state.step, validation))
                     state.add_validation(state.step, validation)
                     self._keep_best()
+            state.seconds += time.perf_counter() - started  # a time budget's clock: steps and validation only
         return events
 
     def _keep_best(self) -> None:
@@ -398,7 +412,7 @@ class Trainer:
         state = self.state
         if not state.step:
             return None
-        lr = scheduled_lr(self.config, state.step - 1, self.total_steps)
+        lr = scheduled_lr(self.config, state.step - 1, self.total_steps, self.time_spent)
         if state.index:  # within an epoch
             return StepEvent(state.step, state.epoch + 1, state.index, self.epoch_size, state.losses[-1],
                              state.epoch_loss_sum / state.index, 0.0, lr)
@@ -439,6 +453,10 @@ class Trainer:
         with self.lock:
             return self._validation_loss()
 
+    def _in_its_time(self) -> str:
+        spent = self.time_spent
+        return f", in its {self.config.minutes:g} minutes" if spent is not None and spent >= 1 else ""
+
     def _barely_learnt(self) -> str:
         """What a run that ends near a uniform guess has to be told (the course's own 3 epochs end at loss 3.0 for
         ln 32 = 3.47, its samples gibberish): "" when its smoothed loss is well below that."""
@@ -468,7 +486,8 @@ class Trainer:
                 return
             if self.finished:
                 yield StoppedEvent(StopReason.FINISHED, self.state.step,
-                                   f"training finished after {self.state.step:,} steps{self._barely_learnt()}")
+                                   f"training finished after {self.state.step:,} steps{self._in_its_time()}"
+                                   f"{self._barely_learnt()}")
                 return
             if (cancel is not None and cancel.is_set()) or (max_steps is not None and taken >= max_steps):
                 yield StoppedEvent(StopReason.CANCELLED, self.state.step, f"stopped after {self.state.step:,} steps")

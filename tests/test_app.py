@@ -187,7 +187,7 @@ async def test_empty_budget_is_refused(tmp_path):
         await set_field(pilot, "#max_steps", "")
         await pilot.pause()
         assert app.main.settings is None
-        assert "epochs or a step budget" in text_of(app.query_one("#hyper-problems"))
+        assert "epochs, a step budget or a time budget" in text_of(app.query_one("#hyper-problems"))
 
 
 @pytest.mark.parametrize("size", SIZES)

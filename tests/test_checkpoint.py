@@ -65,7 +65,7 @@ def corrupt(path, change):
     (lambda d: d.update(vocab="aab"), "distinct characters"),
     (lambda d: d["settings"].update(hidden_dim=100_000), "hidden dim must be a whole number from 1 to 1,024"),
     (lambda d: d["settings"].update(bogus=1), "unknown setting bogus"),
-    (lambda d: d["settings"].update(epochs=None, max_steps=None), "epochs or a step budget"),
+    (lambda d: d["settings"].update(epochs=None, max_steps=None), "epochs, a step budget or a time budget"),
     (lambda d: d["weights"][1].pop(), "weight table 1 should be"),
     (lambda d: d["weights"].pop(), "weight tables"),
     (lambda d: d["weights"][0][0].__setitem__(0, "x"), "finite numbers"),

@@ -114,7 +114,7 @@ def test_presets_are_built_from_the_declarations():
 def test_a_config_is_checked_and_immutable():
     with pytest.raises(SettingError, match="hidden dim must be a whole number from 1 to 1,024, not 100,000"):
         RunConfig(hidden_dim=100_000)
-    with pytest.raises(SettingError, match="epochs or a step budget"):
+    with pytest.raises(SettingError, match="epochs, a step budget or a time budget"):
         RunConfig(epochs=None, max_steps=None)
     with pytest.raises(SettingError, match="unknown setting bogus"):
         RunConfig(bogus=1)

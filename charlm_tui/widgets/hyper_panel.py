@@ -159,19 +159,27 @@ class HyperPanel(Vertical):
             examples = len(config.split_of(self.corpus).train)
         except (CorpusError, ValueError):
             return ""
-        steps = min(config.max_steps or math.inf, (config.epochs or math.inf) * examples)
-        per_step = self.seconds_per_step_per_parameter * parameters
+        # measured on one example a step: a batch is that many passes, and an update of every weight (momentum, Adam,
+        # decay) costs about as much again as the sparse SGD step's
+        dense = config.optimizer != "sgd" or config.weight_decay > 0
+        per_step = self.seconds_per_step_per_parameter * parameters * (config.batch_size + (DENSE_UPDATE if dense else 0))
         if config.engine == "reference":
             per_step *= REFERENCE_SLOWDOWN
-        seconds = per_step * steps
-        epochs = steps / examples
+        by_steps = min(config.max_steps or math.inf, (config.epochs or math.inf) * -(-examples // config.batch_size))
+        seconds = min(per_step * by_steps, 60 * config.minutes if config.minutes is not None else math.inf)
+        steps = round(seconds / per_step)
+        epochs = steps * config.batch_size / examples
         shown = f"{epochs:,.0f}" if epochs >= 10 else f"{epochs:.2g}"
-        estimate = (f"[i]≈ {format_duration(seconds)} for {steps:,} steps ({shown} epochs), "
-                    f"at {1 / per_step:,.0f} steps/s (measured)[/]")
+        budget = " (its time budget)" if config.minutes is not None and seconds == 60 * config.minutes else ""
+        estimate = (f"[i]≈ {format_duration(seconds)}{budget} for {'about ' if budget else ''}{steps:,} steps "
+                    f"({shown} epochs), at {1 / per_step:,.0f} steps/s (measured)[/]")
         if seconds > LONG_RUN:
             estimate += ("\n[b $warning]over an hour[/]: lower max steps (or epochs) to see a result sooner, or make "
                          "the model smaller")
         return estimate
+
+
+DENSE_UPDATE = 1.3  # an update of every weight, in examples' worth of a step (Adam, makemore's model, measured here)
 
 
 def format_duration(seconds: float) -> str:

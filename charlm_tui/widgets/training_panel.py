@@ -135,8 +135,8 @@ class TrainingPanel(Vertical):
         speed, eta = "", ""
         if self.phase is Phase.RUNNING:
             speed = f"  {p.steps_per_sec:,.0f} steps/s"
-            if p.total_steps and p.steps_per_sec > 0:
-                eta = f"  ETA {format_duration((p.total_steps - p.step) / p.steps_per_sec)}"
+            if (left := self._seconds_left(p)) is not None:
+                eta = f"  ETA {format_duration(left)}"
         self.query_one("#train-steps", Static).update(f"step [b]{p.step:,}[/]{of_steps}  epoch {p.epoch}{of_epochs}  "
                                                       f"lr {p.learning_rate:.3g}{speed}{eta} ", layout=False)
         val = "–" if p.validation_loss is None else f"[b]{short_number(p.validation_loss)}[/]"
@@ -147,10 +147,23 @@ class TrainingPanel(Vertical):
             layout=False,  # always one line: repainting is enough, and it keeps keys snappy while training
         )
         bar = self.query_one("#train-progress", ProgressBar)
-        bar.update(total=p.total_steps, progress=p.step)
+        if p.time_budget is None:
+            bar.update(total=p.total_steps, progress=p.step)
+        else:  # a time budget: the bar follows the time (or the steps, when they run out first)
+            spent, budget = p.time_budget
+            shares = [spent / budget] + ([p.step / p.total_steps] if p.total_steps else [])
+            bar.update(total=1000, progress=round(1000 * min(1.0, max(shares))))
         if not bar.display:
             bar.display = True
         self._show_verdict()
+
+    @staticmethod
+    def _seconds_left(p: TrainingProgress) -> float | None:
+        """How long the budget has left: its time, or its steps at the speed now, whichever ends first."""
+        by_steps = (p.total_steps - p.step) / p.steps_per_sec if p.total_steps and p.steps_per_sec > 0 else None
+        by_time = max(0.0, p.time_budget[1] - p.time_budget[0]) if p.time_budget else None
+        left = [t for t in (by_steps, by_time) if t is not None]
+        return min(left) if left else None
 
     def _show_curves(self, p: TrainingProgress) -> None:
         """The chart, or the Sparklines where it does not fit. While training, at most once a CHART_INTERVAL:
@@ -175,9 +188,8 @@ class TrainingPanel(Vertical):
         """One line in words: the session's last word, the ETA's hint, what validation is doing."""
         p = self.last
         words = [escape(self.detail)] if self.detail else []  # it may name a file
-        if p is not None and self.phase is Phase.RUNNING and p.total_steps and p.steps_per_sec > 0:
-            if (p.total_steps - p.step) / p.steps_per_sec > LONG_RUN:
-                words.append(LONG_RUN_HINT)
+        if p is not None and self.phase is Phase.RUNNING and (self._seconds_left(p) or 0) > LONG_RUN:
+            words.append(LONG_RUN_HINT)
         if self.validation_note:
             words.append(self.validation_note)
         elif p is not None and p.verdict.text:
