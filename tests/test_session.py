@@ -289,7 +289,7 @@ def test_single_steps_go_on_exactly_as_training_would_and_stay_paused(corpus, tm
         if trained.step == 10:
             trained.pause()
     assert stepped.run.model.weights() == trained.run.model.weights()
-    assert stepped.run.trainer.state.to_json() == trained.run.trainer.state.to_json()
+    assert stepped.run.trainer.state == trained.run.trainer.state  # (its clock aside: a machine's speed)
     recorded = next(r for r in RunLog().read()[0] if r.id == stepped.run.id)
     assert recorded.steps == 10  # the history follows single steps like any stretch of training
 
