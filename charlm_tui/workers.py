@@ -62,7 +62,7 @@ def progress_message(run: Run, curves: LossCurves, last: StepEvent) -> TrainingP
         epoch_steps=[(k + 1) * trainer.steps_per_epoch for k in range(min(trainer.state.epoch, EPOCH_MARKS))],
         validation_curve=curves.validation.values(),
         validation_loss=validation[-1][1] if validation else None,
-        verdict=validation_verdict(validation, rising, trainer.evaluations_since_best),
+        verdict=validation_verdict(validation, rising, trainer.evaluations_since_best, curves.training.current),
     )
 
 

@@ -98,6 +98,7 @@ class RunRecord:
     resumed_from: str | None = None  # the checkpoint it was loaded from
     pid: int | None = None  # the process training it, and its host: tells a killed run from a running one
     host: str | None = None
+    final_training: float | None = None  # the smoothed training loss at the end (None in records before it was kept)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -159,6 +160,14 @@ class RunRecord:
         """e^the best validation loss, the perplexity beside it in the tables; None for a run without validation."""
         return None if self.best_validation is None else perplexity(self.best_loss)
 
+    @property
+    def gap(self) -> float | None:
+        """How far the final validation loss is above the smoothed training loss at the end (overfitting widens it);
+        None for a run without validation."""
+        if self.final_validation is None or self.final_training is None:
+            return None
+        return self.final_validation - self.final_training
+
     def outcome(self) -> str:
         """The stop reason, but "paused" for a cancelled run, and "killed" for one left "running" by a process
         that is gone (known only on this host; a reused process id reads as still running)."""
@@ -214,7 +223,7 @@ _SHAPES = {
     "steps": _count, "wall_seconds": lambda x: _number(x) and 0 <= x < BIGGEST_COUNT, "curve": _points,
     "validation": _points,
     "best_validation": _optional(lambda x: isinstance(x, dict) and _count(x.get("step")) and _loss(x.get("loss"))),
-    "final_validation": _optional(_loss), "perplexity": _optional(lambda x: _number(x) and x >= 1),
+    "final_validation": _optional(_loss), "final_training": _optional(_loss), "perplexity": _optional(lambda x: _number(x) and x >= 1),
     "stop_reason": lambda x: isinstance(x, str),
     "checkpoint": _optional(lambda x: isinstance(x, str)), "resumed_from": _optional(lambda x: isinstance(x, str)),
     "pid": _optional(lambda x: _count(x) and x < 2**31), "host": _optional(lambda x: isinstance(x, str)),
@@ -584,6 +593,7 @@ class RunTracker:
             step, loss = best_point(validation)
             record.best_validation = {"step": step, "loss": _kept(loss)}
         record.final_validation = _kept(state.validation[-1][1]) if state.validation else None
+        record.final_training = None if current is None else _kept(current)
         record.validation = [[s, _kept(v)] for s, v in _thin(validation, POINTS)]
         last = record.final_validation if state.validation else current
         record.perplexity = _kept(perplexity(last)) if last is not None and _kept(last) is not None else None

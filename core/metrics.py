@@ -174,10 +174,11 @@ class Verdict(NamedTuple):
 
 
 def validation_verdict(validation: list[tuple[int, float]], training_rising: bool = False,
-                       since_best: int | None = None) -> Verdict:
+                       since_best: int | None = None, training: float | None = None) -> Verdict:
     """In words: is validation still improving? `validation` is (step, loss) in order; `training_rising`
     says whether the smoothed training loss is going up too (then the step size is the suspect); `since_best`, the
-    evaluations after the best when `validation` has been thinned (by default they are counted in it)."""
+    evaluations after the best when `validation` has been thinned (by default they are counted in it); `training`,
+    the smoothed training loss now, to say how far validation is above it."""
     if not validation:
         return Verdict("")
     best_step, best = best_point(validation)
@@ -196,7 +197,10 @@ def validation_verdict(validation: list[tuple[int, float]], training_rising: boo
     evaluations = "evaluation" if since == 1 else "evaluations"
     text = f"validation has not improved for {since} {evaluations} (best {best:.3f} at step {best_step:,})"
     if since >= 3 and validation[-1][1] > OVERFITTING * best:
-        return Verdict(text + (": the training loss is rising too — the learning rate may be too high" if training_rising
-                               else ": rising while training falls — the model is learning its text by heart "
-                               "(overfitting)"), warning=True)
+        if training_rising:
+            return Verdict(text + ": the training loss is rising too — the learning rate may be too high", warning=True)
+        last = validation[-1][1]
+        gap = f" is {last - training:.2f} above training and" if training is not None else ""
+        return Verdict(f"validation {last:.2f}{gap} rising since step {best_step:,}: overfitting — try dropout, "
+                       "weight decay, a smaller model, more text, or patience", warning=True)
     return Verdict(text)

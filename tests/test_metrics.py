@@ -37,6 +37,13 @@ def test_one_early_spike_does_not_set_the_curve():
     assert 2.0 < series.current < 2.2  # an EMA started at the first point would still be near 5
 
 
+def test_overfitting_is_named_with_its_numbers_and_what_to_try():
+    verdict = validation_verdict([(2000, 2.16), (3000, 2.2), (4000, 2.4), (5000, 2.61)], training=2.16)
+    assert verdict.warning and verdict.text.startswith("validation 2.61 is 0.45 above training and rising since step "
+                                                       "2,000: overfitting — try")
+    assert verdict.text.endswith("try dropout, weight decay, a smaller model, more text, or patience")
+
+
 @pytest.mark.parametrize("points, rising, expected", [
     ([], False, ""),
     ([(500, 2.8)], False, "first validation: 2.800 at step 500"),
@@ -49,8 +56,8 @@ def test_one_early_spike_does_not_set_the_curve():
     ([(500, 2.4), (1000, 2.5), (1500, 2.41), (2000, 2.5), (2500, 2.42), (3000, 2.45)], False,
      "validation has not improved for 5 evaluations (best 2.400 at step 500)"),  # noise around a level
     ([(500, 2.0), (1000, 2.2), (1500, 2.3), (1600, 2.4)], False,
-     "validation has not improved for 3 evaluations (best 2.000 at step 500): rising while training falls — "
-     "the model is learning its text by heart (overfitting)"),
+     "validation 2.40 rising since step 500: overfitting — try dropout, weight decay, a smaller model, more text, or "
+     "patience"),
     ([(500, 2.0), (1000, 2.2), (1500, 2.3), (1600, 2.4)], True,
      "validation has not improved for 3 evaluations (best 2.000 at step 500): the training loss is rising too — "
      "the learning rate may be too high"),

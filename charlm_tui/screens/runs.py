@@ -55,6 +55,10 @@ COLUMNS = (  # what matters first: 80 columns show the settings, the best valida
     Column("best", "best val", lambda r: short_number(r.best_loss), order="best", number=True),
     Column("steps", "steps", lambda r: f"{r.steps:,}", number=True),
     Column("outcome", "outcome", lambda r: r.outcome()),
+    Column("gap", "gap", lambda r: short_number(r.gap, 2), number=True),  # final val − smoothed training loss
+    Column("optimizer", "opt", _setting("optimizer"), ("optimizer",)),
+    Column("dropout", "drop", _setting("dropout"), ("dropout",), number=True),
+    Column("weight_decay", "wd", _setting("weight_decay"), ("weight_decay",), number=True),
     Column("perplexity", "ppl", lambda r: short_number(r.best_perplexity, 2), number=True),  # e^best val
     Column("time", "time", lambda r: format_duration(r.wall_seconds), number=True),
     Column("parameters", "params", lambda r: f"{r.parameters:,}", order="size", number=True),

@@ -367,7 +367,8 @@ class LossChart(StepLossChart):
     MIN_ROWS = 5  # a legend over the top border, 2 rows of braille (8 dots), the step ticks
     MIN_COLUMNS = 32
 
-    STYLE_CLASSES = ("loss-chart--train", "loss-chart--validation", "loss-chart--best", "loss-chart--epoch")
+    STYLE_CLASSES = ("loss-chart--train", "loss-chart--validation", "loss-chart--best", "loss-chart--epoch",
+                     "loss-chart--gap")
     COMPONENT_CLASSES = set(STYLE_CLASSES)
 
     DEFAULT_CSS = """
@@ -376,6 +377,7 @@ class LossChart(StepLossChart):
         & > .loss-chart--validation { color: $text-accent; }
         & > .loss-chart--best { color: $text-success; text-style: bold; }
         & > .loss-chart--epoch { color: $foreground 30%; }
+        & > .loss-chart--gap { color: $text-warning; }
     }
     """
 
@@ -411,11 +413,21 @@ class LossChart(StepLossChart):
         finite = [p for p in self.validation if math.isfinite(p[1])]
         return min(finite, key=lambda p: p[1]) if finite else None
 
+    def gap(self) -> tuple[float, float, float] | None:
+        """(step, training loss, validation loss) at the latest validation, the training curve's point at or just
+        before it: how far held-out text is above the text trained on (overfitting widens it). None without both."""
+        if not self.validation or not self.training:
+            return None
+        step, validation = self.validation[-1]
+        before = [p for p in self.training if p[0] <= step] or self.training[:1]
+        training = before[-1][1]
+        return (step, training, validation) if math.isfinite(training) and math.isfinite(validation) else None
+
     def _data(self) -> tuple:
         return self.training, self.validation, self.epoch_steps
 
     def _redraw(self, styles: tuple[str, ...]) -> None:
-        train_style, val_style, best_style, epoch_style = styles
+        train_style, val_style, best_style, epoch_style, gap_style = styles
         width = self.size.width
         tx, ty = self._points(self.training)
         vx, vy = self._points(self.validation)
@@ -449,14 +461,24 @@ class LossChart(StepLossChart):
         if best is not None:
             by = math.log10(best[1]) if self.log_y else best[1]
             plot.scatter([best[0]], [by], marker="◆", marker_style=best_style)
+        gap = self.gap()
+        if gap is not None and gap[2] > gap[1] and not (self.log_y and gap[1] <= LOG_FLOOR):
+            # a bar from the training curve up to the latest validation: the gap, drawn where it is now
+            low, high = (math.log10(y) for y in gap[1:]) if self.log_y else gap[1:]
+            high = min(high, frame.high)
+            unit = (frame.high - frame.low) / frame.rows
+            rows = [low + k * unit / 2 for k in range(int((high - low) / (unit / 2)) + 1)]
+            if rows:
+                plot.scatter([gap[0]] * len(rows), rows, marker="┃", marker_style=gap_style)
 
-        self._place_labels(frame.margin, self._legends(best, styles, bool(tx), bool(vx), bool(marks)))
+        self._place_labels(frame.margin, self._legends(best, styles, bool(tx), bool(vx), bool(marks), gap))
 
     def _legends(
-        self, best: Point | None, styles: tuple[str, ...], has_train: bool, has_val: bool, has_marks: bool
+        self, best: Point | None, styles: tuple[str, ...], has_train: bool, has_val: bool, has_marks: bool,
+        gap: tuple[float, float, float] | None = None,
     ) -> list[Text]:
         """The legend in shorter and shorter wordings."""
-        train_style, val_style, best_style, epoch_style = styles
+        train_style, val_style, best_style, epoch_style, gap_style = styles
         best_value = "" if best is None else f"{best[1]:.3f}" if abs(best[1]) < 100 else _compact(best[1])
         variants = []
         for train_name, val_name, best_at, epoch_name in (
@@ -477,6 +499,9 @@ class LossChart(StepLossChart):
                 step = f"{best[0]:,.0f}" if best_at == " at step " else StepAxis.label(best[0])  # as the numbers say it
                 at = f"{best_at}{step}" if best_at else ""
                 parts.append((f" best {best_value}{at}  ", ""))
+            if gap is not None and best_at is not None:
+                parts.append(("┃", gap_style))
+                parts.append((f" gap {gap[2] - gap[1]:+.2f}  ", ""))
             if has_marks and epoch_name:
                 parts.append(("│", epoch_style))
                 parts.append((f" {epoch_name}  ", ""))
