@@ -21,7 +21,7 @@ PRINT_EVERY = Setting("print_every", "print every", "--print-every", int, "steps
 
 
 USAGE = (("charlm-tui [--headless] [OPTIONS]", "the app, or training without it"),
-         ("charlm-tui runs [--json]", "the runs trained so far, for scripts too"),
+         ("charlm-tui runs [--csv|--json]", "the runs trained so far, for scripts too"),
          ("charlm-tui export CKPT --to PATH", "a checkpoint's model, for PyTorch"),
          ("charlm-tui serve [--host HOST]", "the app in web browsers"),
          ("charlm-tui COMMAND --help", "each one's options"))

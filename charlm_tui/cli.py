@@ -37,15 +37,52 @@ def _runs_table(runs, visitors: dict[str, str]) -> str:
                      for row in rows)
 
 
+SPREADSHEET_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # a cell starting so is a formula to Excel or LibreOffice
+
+
+def _cell(value) -> object:
+    """A CSV cell: numbers as they are; text that a spreadsheet would run as a formula (a corpus named
+    "=HYPERLINK(…)") with a quote in front, as spreadsheets themselves mark text."""
+    if isinstance(value, str) and value.startswith(SPREADSHEET_FORMULA):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _runs_csv(runs, visitors: dict[str, str]) -> None:
+    """The history as CSV on stdout: the table's columns (numbers unrounded), then one column per setting."""
+    import csv
+
+    from core.settings import SETTINGS
+
+    known = [s.name for s in SETTINGS]
+    others = sorted({name for r in runs for name in r.settings} - set(known))  # settings of later versions
+    settings = [name for name in known if any(name in r.settings for r in runs)] + others
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["id", "started", "corpus", "steps", "best_val", "best_step", "ppl", "final_val", "final_train",
+                     "gap", "outcome", "seconds", "parameters", "visitor", *settings])
+    for r in runs:
+        best_step = r.best_validation["step"] if r.best_validation else None
+        writer.writerow([_cell(x) for x in (
+            r.id, r.started, r.corpus["name"], r.steps, r.best_validation and r.best_loss, best_step,
+            r.best_perplexity, r.final_validation, r.final_training, r.gap, r.outcome(), r.wall_seconds,
+            r.parameters, visitors.get(r.id), *(r.settings.get(name) for name in settings))])
+
+
 def runs_main(argv: list[str]) -> int:
-    """`charlm-tui runs [--json]`: the run history, oldest first; damaged lines are warned of on stderr."""
+    """`charlm-tui runs [--json | --jsonl | --csv]`: the run history, oldest first; damaged lines are warned of on
+    stderr."""
     import json
 
     from core.history import RunLog, visitor_logs
 
     parser = OneLineParser(prog="charlm-tui runs", description="List the training runs recorded in the run history "
                            "(the app's and headless ones, and those of charlm-tui serve's visitors), oldest first.")
-    parser.add_argument("--json", action="store_true", help="one JSON object per run (every field, the curves included)")
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON array, an object per run (every field, the "
+                      "curves included)")
+    form.add_argument("--jsonl", action="store_true", help="JSON Lines: the same objects, one a line")
+    form.add_argument("--csv", action="store_true", help="CSV for a spreadsheet or pandas: a header, then a row per "
+                      "run with the table's columns and every setting")
     args = parser.parse_args(argv)
     log = RunLog()
     runs, warnings = log.read()
@@ -57,20 +94,23 @@ def runs_main(argv: list[str]) -> int:
     runs.sort(key=lambda run: run.started)
     for warning in warnings:
         print(f"charlm-tui: warning: {warning}", file=sys.stderr)
+    machine = args.json or args.jsonl or args.csv
     if not runs:
-        print(f"no runs yet: every training run is recorded in {log.path}", file=sys.stderr if args.json else sys.stdout)
-        return 0
+        print(f"no runs yet: every training run is recorded in {log.path}", file=sys.stderr if machine else sys.stdout)
+    objects = [{**r.to_json(), "outcome": r.outcome(), **({"visitor": visitors[r.id]} if r.id in visitors else {})}
+               for r in runs] if args.json or args.jsonl else []
     try:
         if args.json:
-            for r in runs:
-                visitor = {"visitor": visitors[r.id]} if r.id in visitors else {}
-                print(json.dumps({**r.to_json(), "outcome": r.outcome(), **visitor}))  # ASCII: C1 escaped too
-        else:
+            print(json.dumps(objects, indent=1))  # ASCII: C1 escaped too
+        elif args.jsonl:
+            for o in objects:
+                print(json.dumps(o))
+        elif args.csv:
+            _runs_csv(runs, visitors)
+        elif runs:
             print(_runs_table(runs, visitors))
         sys.stdout.flush()
     except BrokenPipeError:  # `charlm-tui runs | head`
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 

@@ -1,6 +1,8 @@
 """The run history: one JSON line per update, the last line of each run wins, damage skipped, whole lines
 from concurrent writers, a killed run kept as it last was, and `charlm-tui runs`."""
 
+import csv
+import io
 import json
 import os
 import signal
@@ -279,9 +281,11 @@ def test_runs_with_no_history_says_so(capsys):
     assert main(["runs"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("no runs yet: ") and str(data_home() / "runs.jsonl") in out and err == ""
-    assert main(["runs", "--json"]) == 0
-    out, err = capsys.readouterr()
-    assert out == "" and err.startswith("no runs yet: ")  # a script reads no runs
+    for form, empty in (("--json", "[]\n"), ("--jsonl", ""), ("--csv", None)):
+        assert main(["runs", form]) == 0
+        out, err = capsys.readouterr()
+        assert err.startswith("no runs yet: ")  # a script reads no runs
+        assert out == empty if empty is not None else out.startswith("id,started,corpus,") and out.count("\n") == 1
 
 
 def test_runs_lists_the_history_as_a_table_or_json_lines(capsys):
@@ -305,11 +309,32 @@ def test_runs_lists_the_history_as_a_table_or_json_lines(capsys):
 
     assert main(["runs", "--json"]) == 0
     out, err = capsys.readouterr()
-    objects = [json.loads(line) for line in out.splitlines()]
+    objects = json.loads(out)  # one document
     assert [(o["id"][:8], o["steps"], o["outcome"]) for o in objects] == [("1111aaaa", 42, "paused"),
                                                                          ("2222bbbb", 1234, "finished")]
     assert objects[1]["settings"]["hidden_dim"] == 77 and objects[1]["curve"] == [[1, 3.0], [2, 2.99], [3, 2.98]]
     assert "skipped a damaged line" in err
+    assert main(["runs", "--jsonl"]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == objects
+
+
+def test_runs_as_csv_has_the_tables_columns_and_every_setting(capsys):
+    log = RunLog()
+    log.record(record("1111aaaa" * 4, steps=42, stop_reason="cancelled"))
+    log.record(record("2222bbbb" * 4, started="2024-01-02T00:00:00.000+00:00", steps=1234, final_training=2.25,
+                      settings={**RunConfig().to_json(), "hidden_dim": 77, "learning_rate": 0.05},
+                      corpus={"name": "=HYPERLINK(\"http://x\")", "fingerprint": "f00d", "path": None}))
+    assert main(["runs", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["id"], r["steps"], r["outcome"]) for r in rows] == [("1111aaaa" * 4, "42", "paused"),
+                                                                  ("2222bbbb" * 4, "1234", "finished")]
+    second = rows[1]
+    assert float(second["best_val"]) == 2.5 and float(second["final_train"]) == 2.25
+    assert float(second["gap"]) == pytest.approx(float(second["final_val"]) - 2.25)
+    assert second["hidden_dim"] == "77" and second["learning_rate"] == "0.05" and second["optimizer"] == "sgd"
+    assert set(RunConfig().to_json()) <= set(second)
+    assert second["corpus"] == "'=HYPERLINK(\"http://x\")"  # text, not a formula a spreadsheet would follow
+    assert rows[0]["final_train"] == "" and rows[0]["gap"] == ""  # a record from before the field: empty
 
 
 def test_runs_shows_the_perplexity_of_the_best_validation_beside_it(capsys):

@@ -61,4 +61,6 @@ def test_the_wheel_installs_at_its_lower_bounds_and_runs_from_another_folder(tmp
     assert "charlm-tui serve" in run(str(bin_dir / "python"), "-m", "charlm_tui", "--help")  # the usage names them
     trained = run(str(bin_dir / "charlm-tui"), "--headless", "--steps", "200", "--sample", "20")
     assert "corpus names: 228,146 characters, vocabulary 27" in trained and "step 200/200" in trained
+    header, row = run(str(bin_dir / "charlm-tui"), "runs", "--csv").splitlines()  # that run, for a spreadsheet
+    assert header.startswith("id,started,corpus,steps,") and ",names,200," in row
     run(str(bin_dir / "python"), "-c", "import textual, charlm_tui.app")  # the app imports at its oldest textual

@@ -106,7 +106,7 @@ def test_headless_training_samples_and_messages_print_no_escape_sequence(evil, t
 def test_json_stays_json_and_carries_the_characters_escaped(evil, tmp_path):
     in_a_terminal("--headless", "--corpus", str(evil), "--context", "3", "--embed", "4", "--hidden", "8",
                   "--steps", "50", "--sample", "0")
-    output = in_a_terminal("runs", "--json")
+    output = in_a_terminal("runs", "--jsonl")
     assert_nothing_drives_the_terminal(output)
     (run,) = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert run["corpus"]["name"] == evil.name  # the very characters, escaped as JSON escapes them
