@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive timeout 300 apt-get -o Acquire::http::Timeout=20 install -y -q --no-install-recommends
 
-.PHONY: run test browser bench headless serve clean
+.PHONY: run test browser bench docs headless serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ browser:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The README's pictures, redrawn from the code (tests/test_docs.py fails when a committed one is not).
+docs: $(STAMP)
+	$(BIN)/python docs/screenshot.py
 
 serve: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[serve]'

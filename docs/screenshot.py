@@ -1,12 +1,14 @@
-"""Make the README's screenshots: the app at 80×24 after a first run on the defaults, the Runs view
-comparing relu and tanh (course exercise 3) after four runs of 20,000 steps, and the app in a browser.
+"""Draw the README's pictures from the code: the app at 80×24 after a first run on the defaults, the Runs view
+comparing relu and tanh (course exercise 3) from four recorded runs, and the app in a browser.
 
-    .venv/bin/python docs/screenshot.py          # writes docs/screenshot.svg and docs/runs.svg
-    .venv/bin/python docs/screenshot.py runs     # only docs/runs.svg (about two minutes)
-    .venv/bin/python docs/screenshot.py browser  # docs/browser.png: `charlm-tui serve` in headless Chromium
+    make docs                                      # docs/screenshot.svg and docs/runs.svg, as the code draws them now
+    .venv/bin/python docs/screenshot.py --to DIR   # the same pictures in DIR
+    .venv/bin/python docs/screenshot.py --record   # first trains the four runs again into docs/runs.jsonl (~2 min)
+    .venv/bin/python docs/screenshot.py browser    # docs/browser.png: `charlm-tui serve` in headless Chromium
 
-The runs are driven through the session's own API (a fixed number of steps, not seconds), so the
-pictures are the same on a fast machine and a slow one.
+The training is driven through the session's own API (a fixed number of steps, not seconds) and the Runs view
+reads a committed history, so the pictures are the same on a fast machine and a slow one, and
+tests/test_docs.py fails when a committed picture is not what the code draws now.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +39,11 @@ STEPS = 12_000  # about 15 s of the app's training here: the names already look 
 RUN_STEPS = 20_000
 RUNS = {"hidden dim 128": {"hidden_dim": 128}, "context 4": {"context_length": 4}, "relu": {},
         "tanh": {"activation": "tanh"}}  # the last two, newest, are the first rows of the Runs view
+HISTORY = ROOT / "docs" / "runs.jsonl"  # those runs, recorded: the Runs view's picture is drawn from it
+PICTURES = {"screenshot.svg": "watch", "runs.svg": "runs_view"}  # docs/NAME: the function drawing it
 
 
-async def main(path: Path) -> None:
+async def watch(path: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         app = CharLMApp(autosave_path=Path(scratch) / "autosave.json", calibrate=False)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -62,7 +67,11 @@ async def main(path: Path) -> None:
     print(f"wrote {path}")
 
 
-async def runs_view(path: Path) -> None:
+def record_runs(history: Path) -> None:
+    """Train the Runs view's four runs and keep their records in `history` (dated in a past year, so that the
+    view writes their dates the same way whatever the year now)."""
+    from core.history import RunLog
+
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["XDG_DATA_HOME"] = scratch  # a history of these runs only
         corpus = resolve_corpus(DEFAULT_CORPUS)
@@ -72,8 +81,24 @@ async def runs_view(path: Path) -> None:
             session.start()
             for _ in session.train():
                 pass
-            session.save(Path(scratch) / f"{name}.json")
             print(f"trained {name}: best validation {min(loss for _, loss in session.run.trainer.state.validation):.3f}")
+        runs, _ = RunLog().read()
+    lines = []
+    for k, run in enumerate(runs):
+        run.started = run.updated = f"2025-03-0{k + 1}T10:00:00.000+00:00"
+        run.checkpoint, run.pid, run.host = None, None, None
+        lines.append(run.to_line().decode())
+    history.write_text("".join(lines), encoding="utf-8")
+    print(f"wrote {history}")
+
+
+async def runs_view(path: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["XDG_DATA_HOME"] = scratch  # the recorded history only
+        from core.history import history_path
+
+        history_path().parent.mkdir(parents=True)
+        history_path().write_bytes(HISTORY.read_bytes())
         app = CharLMApp(autosave_path=Path(scratch) / "autosave.json", calibrate=False)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("f4")
@@ -115,10 +140,21 @@ async def in_a_browser(path: Path) -> None:
     print(f"wrote {path}")
 
 
+def draw(name: str, folder: Path) -> Path:
+    """Draw docs/`name` into `folder` (UTC: the same picture in any time zone); its path."""
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    asyncio.run(globals()[PICTURES[name]](folder / name))
+    return folder / name
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["browser"]:
+    arguments = sys.argv[1:]
+    if arguments == ["browser"]:
         asyncio.run(in_a_browser(ROOT / "docs" / "browser.png"))
         sys.exit()
-    if sys.argv[1:] != ["runs"]:
-        asyncio.run(main(ROOT / "docs" / "screenshot.svg"))
-    asyncio.run(runs_view(ROOT / "docs" / "runs.svg"))
+    if arguments == ["--record"]:
+        record_runs(HISTORY)
+    folder = Path(arguments[1]) if arguments[:1] == ["--to"] else ROOT / "docs"  # --to DIR: elsewhere (the test)
+    for name in PICTURES:
+        draw(name, folder)
