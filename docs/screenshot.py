@@ -94,7 +94,6 @@ def record_runs(history: Path) -> None:
 
 async def runs_view(path: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        os.environ["XDG_DATA_HOME"] = scratch  # the recorded history only
         from core.history import history_path
 
         history_path().parent.mkdir(parents=True)
@@ -141,10 +140,13 @@ async def in_a_browser(path: Path) -> None:
 
 
 def draw(name: str, folder: Path) -> Path:
-    """Draw docs/`name` into `folder` (UTC: the same picture in any time zone); its path."""
+    """Draw docs/`name` into `folder`; its path. In UTC and with data and settings folders of its own: the same
+    picture in any time zone, whatever theme the user chose, and no run added to their history."""
     os.environ["TZ"] = "UTC"
     time.tzset()
-    asyncio.run(globals()[PICTURES[name]](folder / name))
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["XDG_DATA_HOME"], os.environ["XDG_CONFIG_HOME"] = f"{scratch}/data", f"{scratch}/config"
+        asyncio.run(globals()[PICTURES[name]](folder / name))
     return folder / name
 
 
