@@ -16,6 +16,7 @@ DESCRIPTIONS = {
     "proverbs": "the course's 5 lines",
     "shakespeare": "Coriolanus, 100 KB",
     "alice": "Alice, ch. I–VII",
+    "rabbit_hole": "Alice, ch. I: 12 KB",
     "tinyshakespeare": "Shakespeare, 1.1 MB",
 }
 

@@ -25,7 +25,8 @@ from core.params import ParamTable
 class Optimizer:
     """What every optimiser does around its own rule: average, clip, decay; its state in and out of a checkpoint."""
 
-    name = ""
+    name = ""  # what --optimizer calls it: registered in OPTIMIZERS, it is a choice of the form and the flag
+    SETTINGS: tuple[str, ...] = ()  # the run settings it reads besides lr, decay and clipping (its own Settings)
 
     def __init__(self, model, lr: float, weight_decay: float = 0.0, clip_value: float | None = None,
                  clip_norm: float | None = None):
@@ -73,9 +74,12 @@ class Optimizer:
     # --- the step ---
 
     def follow(self, config, lr: float) -> None:
-        """Take a run's settings for the next step (they may change between pauses): lr, decay, clipping."""
+        """Take a run's settings for the next step (they may change between pauses): lr, decay, clipping, and
+        the optimiser's own (SETTINGS)."""
         self.lr, self.weight_decay = lr, config.weight_decay
         self.clip_value, self.clip_norm = config.clip_value, config.clip_norm
+        for name in self.SETTINGS:
+            setattr(self, name, getattr(config, name))
 
     def prepare(self, batch: int = 1) -> None:
         """Make the tables hold the gradient the update follows: the mean of the `batch` gradients summed in
@@ -182,6 +186,7 @@ class Momentum(Optimizer):
     """SGD with momentum, PyTorch's: b = momentum·b + (g + decay·w) (b = g + decay·w at first), w -= lr·b."""
 
     name = "momentum"
+    SETTINGS = ("momentum",)
     NESTEROV = False  # Nesterov's: w -= lr·(g + decay·w + momentum·b)
 
     def __init__(self, model, lr: float, momentum: float = 0.9, **common):
@@ -193,10 +198,6 @@ class Momentum(Optimizer):
         if self.buffer is None:
             self.buffer = [None] * len(self.tables)  # each becomes its table's first gradient, as PyTorch's
         super().update()
-
-    def follow(self, config, lr: float) -> None:
-        super().follow(config, lr)
-        self.momentum = config.momentum
 
     def _update_table(self, index: int, table: ParamTable) -> None:
         lr, decay, mu = self.lr, self.weight_decay, self.momentum
@@ -284,11 +285,10 @@ OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam, AdamW)}
 
 
 def optimizer_for(model, config) -> Optimizer:
-    """The optimiser a run's settings name, with their decay, clipping and momentum."""
-    common = dict(weight_decay=config.weight_decay, clip_value=config.clip_value, clip_norm=config.clip_norm)
-    if issubclass(OPTIMIZERS[config.optimizer], Momentum):
-        return OPTIMIZERS[config.optimizer](model, config.learning_rate, config.momentum, **common)
-    return OPTIMIZERS[config.optimizer](model, config.learning_rate, **common)
+    """The optimiser a run's settings name, with their decay, clipping and its own settings (momentum's)."""
+    kind = OPTIMIZERS[config.optimizer]
+    return kind(model, config.learning_rate, weight_decay=config.weight_decay, clip_value=config.clip_value,
+                clip_norm=config.clip_norm, **{name: getattr(config, name) for name in kind.SETTINGS})
 
 
 def scheduled_lr(config, step: int, total_steps: int | None, spent: float | None = None) -> float:

@@ -42,6 +42,10 @@ PRESETS = {
                      "3 epochs, no validation", "proverbs"),
     "makemore": Preset("Zero to Hero's makemore MLP (part 2): context 3, embed 10, one tanh layer of 200; batches "
                        "of 8, lr 0.1 then 0.01 for the last quarter of 60,000 updates (480,000 examples)", DEFAULT_CORPUS),
+    "overfit": Preset("overfitting on screen: a model big enough for a text small enough (half of Alice's first "
+                      "chapter; the other half held out), AdamW at lr 0.003 in batches of 16: validation turns upward "
+                      "within about 2 minutes and ends far above training; then try dropout 0.2 or weight decay 0.1",
+                      "rabbit_hole"),
 }
 SCHEDULES = ("constant", "step", "cosine")
 CUSTOM = "custom"  # what the form's preset says once a field differs from every preset
@@ -159,7 +163,7 @@ SETTINGS: tuple[Setting, ...] = (
              {"default": 16, "course": 32, "makemore": 10},
              flag="--embed", minimum=1, maximum=256, fixed=True, group="model"),
     _setting("hidden_dim", "hidden dim", int, "width of each hidden layer",
-             {"default": 64, "course": 128, "makemore": 200},
+             {"default": 64, "course": 128, "makemore": 200, "overfit": 128},
              flag="--hidden", minimum=1, maximum=1024, fixed=True, group="model"),
     _setting("n_hidden", "layers", int, "number of hidden layers (the course uses 2)", {"default": 2, "makemore": 1},
              flag="--layers", minimum=1, maximum=6, fixed=True, group="model"),
@@ -169,7 +173,7 @@ SETTINGS: tuple[Setting, ...] = (
              "fused", choices=ENGINES, fixed=True, group="model"),
     # the data and the start
     _setting("validation_fraction", "val frac", float, "share of the examples held out for validation",
-             {"default": 0.1, "course": 0.0}, flag="--val-fraction", minimum=0.0, maximum=0.9, fixed=True),
+             {"default": 0.1, "course": 0.0, "overfit": 0.5}, flag="--val-fraction", minimum=0.0, maximum=0.9, fixed=True),
     _setting("split", "split", str, "held-out examples: spread (whole lines or paragraphs drawn from all through "
              "the text, by seed) or tail (the last ones)", "spread", choices=SPLITS, fixed=True),
     _setting("seed", "seed", int, "random seed for the weights and the shuffling", 0,
@@ -177,9 +181,9 @@ SETTINGS: tuple[Setting, ...] = (
     # training: these may change between a pause and a resume
     _setting("optimizer", "optimizer", str, "how the gradient moves the weights: sgd (the course's), momentum, "
              "nesterov (momentum looking ahead), adam, adamw (Adam with decoupled weight decay), as PyTorch defines "
-             "them", "sgd", choices=OPTIMIZER_NAMES, fixed=True),
+             "them", {"default": "sgd", "overfit": "adamw"}, choices=OPTIMIZER_NAMES, fixed=True),
     _setting("learning_rate", "lr", float, "step size of each update (the peak, with a schedule; Adam's is "
-             "about 0.001)", {"default": 0.01, "makemore": 0.1}, flag="--lr", minimum=1e-6, maximum=10.0),
+             "about 0.001)", {"default": 0.01, "makemore": 0.1, "overfit": 0.003}, flag="--lr", minimum=1e-6, maximum=10.0),
     _setting("momentum", "momentum", float, "momentum and nesterov: the share of the last step carried into the next",
              0.9, minimum=0.0, maximum=0.999),
     _setting("weight_decay", "wt decay", float, "pulls every weight towards 0 at each step: L2 in the "
@@ -187,7 +191,7 @@ SETTINGS: tuple[Setting, ...] = (
     _setting("dropout", "dropout", float, "share of each hidden layer's outputs zeroed at random while training "
              "(inverted dropout: the rest scaled up; 0: off)", 0.0, minimum=0.0, maximum=0.9),
     _setting("batch_size", "batch", int, "examples whose gradients are averaged into one update (1: the course's "
-             "per-example SGD)", {"default": 1, "makemore": 8}, minimum=1, maximum=1024, fixed=True),
+             "per-example SGD)", {"default": 1, "makemore": 8, "overfit": 16}, minimum=1, maximum=1024, fixed=True),
     _setting("lr_schedule", "schedule", str, "how lr changes over the budget: constant, step (lr × decay from "
              "'decay at' of the budget on) or cosine (down to lr × decay)", {"default": "constant", "makemore": "step"}, flag="--schedule",
              choices=SCHEDULES),
@@ -201,7 +205,7 @@ SETTINGS: tuple[Setting, ...] = (
     _setting("epochs", "epochs", int, "passes over the training examples (empty: until the step budget)",
              {"default": None, "course": 3}, minimum=1, maximum=100_000, optional=True),
     _setting("max_steps", "max steps", int, "updates in all, counted across resumes (empty: until the epochs)",
-             {"default": 50_000, "course": None, "makemore": 60_000}, flag="--steps", minimum=1, maximum=10**9,
+             {"default": 50_000, "course": None, "makemore": 60_000, "overfit": 2000}, flag="--steps", minimum=1, maximum=10**9,
              optional=True),
     _setting("minutes", "minutes", float, "a time budget: minutes of training (pauses left out), the schedule "
              "following the share of them spent, so it decays at the end on any machine; such a run is reproducible "
@@ -210,9 +214,11 @@ SETTINGS: tuple[Setting, ...] = (
              flag="--clip", minimum=1e-9, maximum=1e6, optional=True),
     _setting("clip_norm", "clip norm", float, "scale the gradients to at most this global L2 norm (empty: off)", None,
              minimum=1e-9, maximum=1e6, optional=True),
-    _setting("eval_every", "eval every", int, "steps between validation passes (and at each epoch's end)", 500,
+    _setting("eval_every", "eval every", int, "steps between validation passes (and at each epoch's end)",
+             {"default": 500, "overfit": 125},
              minimum=1, maximum=10**7),
-    _setting("eval_examples", "eval size", int, "validation examples per pass, evenly spaced (bounds its cost)", 500,
+    _setting("eval_examples", "eval size", int, "validation examples per pass, evenly spaced (bounds its cost)",
+             {"default": 500, "overfit": 1000},
              minimum=1, maximum=10**6),
     _setting("patience", "patience", int, "stop after this many evaluations without a better validation loss, and "
              "go back to the best weights (empty: off)", None, minimum=1, maximum=10**6, optional=True),

@@ -38,6 +38,7 @@ from core.inside import (Gradient, LayerHealth, LayerStep, MapPoint, StepReport,
                          fused_graph, hidden_activations, inspect_step, layer_health, mean_gradient_steps,
                          blown_up, next_char_odds, reference_op_counts, shown)
 from core.metrics import short_number
+from core.optim import OPTIMIZERS
 from core.run import Run
 from core.sampling import FrozenModel
 from core.session import Phase, Session, SessionError
@@ -131,9 +132,7 @@ class StepRefused(Message):
 
 def optimizer_words(config) -> str:
     """The optimiser in words, with what shapes its update: "adamw, weight decay 0.1, dropout 0.2"."""
-    words = [config.optimizer]
-    if config.optimizer in ("momentum", "nesterov"):
-        words.append(f"momentum {config.momentum:g}")
+    words = [config.optimizer, *(f"{name} {getattr(config, name):g}" for name in OPTIMIZERS[config.optimizer].SETTINGS)]
     if config.weight_decay:
         words.append(f"weight decay {config.weight_decay:g}")
     if config.clip_value is not None or config.clip_norm is not None:
