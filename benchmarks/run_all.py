@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_app  # noqa: E402
 import bench_data  # noqa: E402
 import bench_engine  # noqa: E402
+import bench_items  # noqa: E402
 import bench_optim  # noqa: E402
 
 
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     figures = bench_engine.main(quick)["figures"]
     print("\n== bench_optim ==")
     figures += bench_optim.main(quick)["figures"]
+    print("\n== bench_items ==")
+    figures += bench_items.main(quick)["figures"]
     print("\n== bench_data ==")
     figures += bench_data.main(quick)["figures"]
     print("\n== bench_app ==")

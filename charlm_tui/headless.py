@@ -15,7 +15,7 @@ from typing import Callable
 from core.checkpoint import CheckpointError, check_save_path
 from core.corpora import resolve_corpus
 from core.data import CorpusError
-from core.inside import next_char_odds, shown
+from core.inside import LINE_START, next_char_odds, shown
 from core.lr_finder import find_lr
 from core.metrics import short_number
 from core.novelty import NoveltyStats, novelty_index
@@ -111,12 +111,13 @@ def run_headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         if args.json:  # what the text's first lines say, for scripts
             out.say("", event="start", corpus=run.corpus.name, characters=len(run.corpus),
                     vocabulary=len(run.corpus.vocab), train_examples=len(trainer.train_examples),
-                    validation_examples=len(trainer.validation_examples or ()), parameters=run.model.num_parameters(),
+                    validation_examples=len(trainer.validation_examples or ()), items=run.items,
+                    parameters=run.model.num_parameters(),
                     engine=run.model.engine, step=trainer.state.step, settings=run.config.to_json())
         else:
             out.say(f"corpus {run.corpus.name}: {len(run.corpus):,} characters, vocabulary {len(run.corpus.vocab)}, "
                     f"{len(trainer.train_examples):,} training / {len(trainer.validation_examples or ()):,} "
-                    "validation examples")
+                    f"validation examples, {'a line at a time' if run.items == 'lines' else 'as a stream'}")
             if run.validation_note:
                 out.say(run.validation_note)
             elif trainer.validation_examples:
@@ -190,7 +191,7 @@ def _sample(session: Session, args: argparse.Namespace, out: Output, stop: threa
     printed side by side, as the app's comparison shows them."""
     run = session.run
     weights = run.trainer.snapshot()
-    prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length)
+    prompt = prepare_prompt(args.prompt, run.corpus.vocab, run.model.context_length, run.items)
     if prompt.skipped and not out.as_json:  # JSON says it in each sample's event
         out.say(f"skipped {prompt.skipped!r} in the prompt: not in the vocabulary of {run.corpus.name}")
     novelty = novelty_index(run.corpus.text)
@@ -240,13 +241,15 @@ def run_next(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (CorpusError, CheckpointError, SettingError, SessionError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     run, temperature = session.run, args.temperature[0] if args.temperature else 1.0
-    odds = next_char_odds(run.trainer.snapshot(), run.corpus.vocab, args.next, temperature)
+    odds = next_char_odds(run.trainer.snapshot(), run.corpus.vocab, args.next, temperature, run.items)
     out = Output(args.json, lambda: None)
     if args.json:
-        out.say("", event="next", text=args.next, context=odds.context, skipped=odds.skipped, temperature=temperature,
+        out.say("", event="next", text=args.next, context=odds.context, line_start=odds.line_start,
+                skipped=odds.skipped, temperature=temperature,
                 step=run.trainer.state.step, odds=[[char, p] for char, p in odds.odds])
         return 1 if out.failure else 0
-    out.say(f"the next character after {args.next!r} (the model sees {odds.context!r}) at step "
+    start = f", {LINE_START}" if odds.line_start else ""
+    out.say(f"the next character after {args.next!r} (the model sees {odds.context!r}{start}) at step "
             f"{run.trainer.state.step:,}, temperature {temperature:g}:")
     if odds.skipped:
         out.say(f"skipped {odds.skipped!r}: not in the vocabulary of {run.corpus.name}")

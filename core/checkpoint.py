@@ -27,7 +27,7 @@ from core.training import TrainerState
 FORMAT = "charlm-tui-checkpoint"
 CHECKPOINT_OPENING = re.compile(rb'\s*\{\s*"format"\s*:\s*"charlm-tui-checkpoint"')  # how every version begins
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
-VERSION = 5  # 5: the optimiser's state (momentum, Adam's moments); 4: the trainer's loss history is bounded (the latest
+VERSION = 6  # 6: how examples are cut is a setting (items; older runs were cut as a stream); 5: the optimiser's state (momentum, Adam's moments); 4: the trainer's loss history is bounded (the latest
 # losses, a downsampled curve); 3: the split is a setting (v1-2 held out the tail); 2: every setting in one "settings"
 # object; 1 split them into "model" and "train"
 
@@ -166,12 +166,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def _settings_of(data: dict) -> dict:
-    """Every setting's value as saved; a version-1 file kept them in "model" and "train"."""
+    """Every setting's value as saved; a version-1 file kept them in "model" and "train". Before version 6 every
+    run's examples were cut as a stream."""
     if data["version"] == 1:
         model = {k: v for k, v in dict(data["model"]).items() if k != "vocab_size"}
-        return {**model, **dict(data["train"]), "split": "tail"}
+        return {**model, **dict(data["train"]), "split": "tail", "items": "stream"}
     if data["version"] == 2 and isinstance(data["settings"], dict):
-        return {**data["settings"], "split": "tail"}  # before v3 the held-out examples were the tail
+        return {**data["settings"], "split": "tail", "items": "stream"}  # before v3 the held-out examples were the tail
+    if data["version"] < 6 and isinstance(data["settings"], dict):
+        return {"items": "stream", **data["settings"]}
     return data["settings"]
 
 

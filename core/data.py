@@ -70,6 +70,9 @@ class Examples(Sequence):
             i += n
         if not 0 <= i < n:
             raise IndexError("example index out of range")
+        return self._example(i)
+
+    def _example(self, i: int) -> tuple[list[int], int]:
         pos = self.target_position(i)
         return list(self.encoded[pos - self.context_length : pos]), self.encoded[pos]
 
@@ -106,6 +109,34 @@ class SpanView(Examples):
     def target_position(self, i: int) -> int:
         span = bisect_right(self._offsets, i)
         return self.spans[span][1] - (self._offsets[span] - i)
+
+
+class ItemView(Examples):
+    """The (context, target) pairs of whole items (a text's lines, as makemore's names): every character of an item
+    and its closing line break is a target, and a context never reaches before the item's start — it is padded
+    there with `pad` (the line break, makemore's "."), so an item's first character follows `pad` × context."""
+
+    def __init__(self, encoded: Sequence[int], context_length: int, spans: list[tuple[int, int]], pad: int):
+        self.encoded = encoded
+        self.context_length = context_length
+        self.pad = pad
+        self.spans = [(start, stop) for start, stop in spans if stop > start]
+        self._offsets = list(accumulate(stop - start for start, stop in self.spans))
+
+    def __len__(self) -> int:
+        return self._offsets[-1] if self._offsets else 0
+
+    def target_position(self, i: int) -> int:
+        return self._item_and_position(i)[1]
+
+    def _item_and_position(self, i: int) -> tuple[int, int]:
+        item = bisect_right(self._offsets, i)
+        return self.spans[item][0], self.spans[item][1] - (self._offsets[item] - i)
+
+    def _example(self, i: int) -> tuple[list[int], int]:
+        start, pos = self._item_and_position(i)
+        seen = list(self.encoded[max(start, pos - self.context_length): pos])
+        return [self.pad] * (self.context_length - len(seen)) + seen, self.encoded[pos]
 
 
 def create_examples(encoded: Sequence[int], context_length: int) -> ExampleView:
@@ -155,6 +186,8 @@ MIN_VALIDATION_EXAMPLES = 100  # fewer held-out examples measure noise, not how 
 SPLITS = ("spread", "tail")  # how the held-out examples are chosen (see Corpus.split)
 PARAGRAPH_CHARS = 512  # prose is held out in runs of whole paragraphs of at least this many characters
 FEWEST_UNITS = 10  # a text of fewer lines or paragraphs (one long line: minified text) is held out in pieces
+ITEMS = ("auto", "lines", "stream")  # how examples are cut from a text (see Corpus.split); auto: as the text is
+SHORT_ITEM = 32  # a text whose lines average at most this many characters (names, words) is one item a line
 
 
 @dataclass(frozen=True)
@@ -195,8 +228,21 @@ class Corpus:
         self.check_context(context_length)
         return ExampleView(self.encoded, context_length)
 
-    def split(self, context_length: int, validation_fraction: float, seed: int = 0, method: str = "tail") -> Split:
+    @cached_property
+    def items(self) -> str:
+        """How this text is best cut into examples: "lines" for one short item a line with no blank line inside
+        (names), "stream" for anything else (prose, verse, the course's five lines)."""
+        lines = self.text.strip("\n").split("\n")
+        short = len(lines) >= FEWEST_UNITS and sum(map(len, lines)) / len(lines) <= SHORT_ITEM
+        return "lines" if short and "" not in lines else "stream"
+
+    def split(self, context_length: int, validation_fraction: float, seed: int = 0, method: str = "tail",
+              items: str = "stream") -> Split:
         """Examples for training and for validation (`validation_fraction` of them).
+
+        `items`: "stream" — the course's way, contexts running through the whole text; "lines" — each line an
+        item, as makemore's names (see ItemView): its examples start from a padded context and end by predicting
+        the line break; "auto": as the text is (`self.items`).
 
         "tail": the last examples, one contiguous piece (the course's way, and checkpoints before v3).
         "spread": whole units of the text drawn at random (the same for the same seed) from all through
@@ -208,6 +254,10 @@ class Corpus:
             raise ValueError(f"validation fraction must be in [0, 1), not {validation_fraction}")
         if method not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {method!r}")
+        if items not in ITEMS:
+            raise ValueError(f"items must be one of {', '.join(ITEMS)}, not {items!r}")
+        if (self.items if items == "auto" else items) == "lines":
+            return self._split_lines(context_length, validation_fraction, seed, method)
         everything = self.examples(context_length)
         wanted = int(len(everything) * validation_fraction)
         if 0 < validation_fraction and wanted < MIN_VALIDATION_EXAMPLES:
@@ -233,6 +283,46 @@ class Corpus:
         for u, (start, stop) in enumerate(units):
             spans[u in held].append((max(start, context_length), stop))
         split = Split(SpanView(self.encoded, context_length, spans[0]), SpanView(self.encoded, context_length, spans[1]))
+        if len(split.train) == 0:
+            raise CorpusError(f"holding out {validation_fraction:.0%} of {self.name} leaves nothing to train on: use a "
+                              "smaller validation fraction, or a longer text")
+        return split
+
+    def _split_lines(self, context_length: int, validation_fraction: float, seed: int, method: str) -> Split:
+        """`split` with each line an item: whole lines held out (the last ones, or drawn by seed: "spread")."""
+        if "\n" not in self.vocab:
+            raise CorpusError(f"{self.name} is one line: it cannot be trained a line at a time (items lines); "
+                              "choose items stream")
+        pad = self.vocab.char_to_idx["\n"]
+        lines, start = [], 0
+        for line in self.text.split("\n"):
+            stop = min(start + len(line) + 1, len(self.text))  # with its line break, the item's end
+            if line:  # an empty line is no item: nothing to predict but its end
+                lines.append((start, stop))
+            start += len(line) + 1
+        order = list(range(len(lines)))
+        if method == "spread":
+            random.Random(f"split:{seed}").shuffle(order)
+        else:
+            order.reverse()
+        wanted = int(sum(stop - start for start, stop in lines) * validation_fraction)
+        held, count = set(), 0
+        for k in order:
+            if count >= wanted:
+                break
+            held.add(k)
+            count += lines[k][1] - lines[k][0]
+        if 0 < validation_fraction and wanted < MIN_VALIDATION_EXAMPLES:
+            note = (f"validation off: {validation_fraction:.0%} of {self.name} is {wanted} examples, under the "
+                    f"{MIN_VALIDATION_EXAMPLES} needed to judge unseen text, so all of it trains, and is learnt by "
+                    "heart: watch the samples")
+            return Split(ItemView(self.encoded, context_length, lines, pad), ItemView(self.encoded, context_length, [], pad),
+                         note)
+        spans = ([], [])  # train, validation: in text order
+        for k, span in enumerate(lines):
+            spans[k in held].append(span)
+        split = Split(ItemView(self.encoded, context_length, spans[0], pad),
+                      ItemView(self.encoded, context_length, spans[1], pad))
         if len(split.train) == 0:
             raise CorpusError(f"holding out {validation_fraction:.0%} of {self.name} leaves nothing to train on: use a "
                               "smaller validation fraction, or a longer text")

@@ -51,6 +51,12 @@ def tensor_names(n_hidden: int) -> list[str]:
     return ["embedding.weight"] + [f"{layer}.{part}" for layer in layers for part in ("weight", "bias")]
 
 
+def trained_items(checkpoint: Checkpoint) -> str:
+    """"lines" if the model was trained a line at a time (each line's start padded with line breaks), else "stream"
+    (checkpoints before format 6 say nothing: they were all streams)."""
+    return "lines" if checkpoint.corpus.get("items") == "lines" else "stream"
+
+
 def metadata(checkpoint: Checkpoint) -> dict[str, str]:
     """What a reader needs beside the weights, as strings (the only values safetensors metadata holds)."""
     config = checkpoint.config
@@ -60,6 +66,7 @@ def metadata(checkpoint: Checkpoint) -> dict[str, str]:
         "vocab": json.dumps(checkpoint.vocab.chars),  # character i is token i
         "config": json.dumps(config.to_json()),
         "context_length": str(config.context_length),
+        "items": trained_items(checkpoint),
         "activation": config.activation,
         "step": str(checkpoint.state.step),
     }
@@ -127,6 +134,7 @@ class CharacterLM(nn.Module):
         super().__init__()
         self.vocab = vocab  # character i is token i
         self.context_length = $context_length
+        self.items = "$items"  # lines: trained a line at a time, each line's start padded with line breaks
         self.embedding = nn.Embedding($vocab_size, $embed_dim)  # the course's Embedding: a row per character
         self.hidden = nn.ModuleList([  # the course's Linear layers: W holds a row per output, y = Wx + b
 $hidden_layers
@@ -158,8 +166,10 @@ $hidden_layers
         """The prompt and `length` characters drawn one by one as charlm-tui's Sampler draws them: from the
         softmax of the logits at `temperature` (0 takes the likeliest), kept to the `top_k` likeliest if given."""
         usable = "".join(c for c in prompt if c in self.vocab)  # characters the model does not know are dropped
-        pad = next((c for c in " \\n" if c in self.vocab), self.vocab[0])  # a short prompt is padded on the left
-        context = [self.vocab.index(c) for c in (pad * self.context_length + usable)[-self.context_length:]]
+        lines = self.items == "lines"
+        pad = "\\n" if lines else next((c for c in " \\n" if c in self.vocab), self.vocab[0])  # on the left
+        line = usable.rpartition("\\n")[2] if lines else usable  # a line never saw the one before it
+        context = [self.vocab.index(c) for c in (pad * self.context_length + line)[-self.context_length:]]
         text = usable
         for _ in range(length):
             logits = self(torch.tensor(context))
@@ -171,6 +181,8 @@ $hidden_layers
             else:
                 index = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=generator).item()
             context = context[1:] + [index]  # the window slides: the oldest character out, the new one in
+            if lines and self.vocab[index] == "\\n":
+                context = [self.vocab.index("\\n")] * self.context_length  # a new line starts from padding
             text += self.vocab[index]
         return text
 
@@ -207,7 +219,7 @@ def torch_module_source(checkpoint: Checkpoint) -> str:
               f"of {config.embed_dim}, end to end"]
     layers += [f"            nn.Linear({config.hidden_dim}, {config.hidden_dim}),"] * (config.n_hidden - 1)
     return TORCH_MODULE.substitute(
-        step=f"{checkpoint.state.step:,}", context_length=config.context_length,
+        step=f"{checkpoint.state.step:,}", context_length=config.context_length, items=trained_items(checkpoint),
         hidden_layer_count=f"{config.n_hidden} hidden Linear layer{'s' if config.n_hidden > 1 else ''}",
         activation=config.activation, vocab_size=len(checkpoint.vocab),
         embed_dim=config.embed_dim, hidden_dim=config.hidden_dim, hidden_layers="\n".join(layers),

@@ -214,16 +214,22 @@ class NextCharOdds:
     odds: list[tuple[str, float]]  # every character of the vocabulary with its probability, likeliest first
     context: str  # what the model saw: the known characters, padded as the sampler pads and cut to its context
     skipped: str  # characters of the text the vocabulary lacks, left out (as the sampler leaves them out)
+    line_start: bool = False  # items "lines" and nothing of the line typed yet: where training started every line
 
 
-def next_char_odds(frozen: FrozenModel, vocab: Vocabulary, context_text: str, temperature: float = 1.0) -> NextCharOdds:
-    """The model's odds for the character after `context_text`, at `temperature` (0: all on the likeliest).
-    Unknown characters do not raise: they are skipped and named in `skipped`, for the caller to say."""
+LINE_START = "the start of a line, padded as training padded every line's start (for names: the first letter)"
+
+
+def next_char_odds(frozen: FrozenModel, vocab: Vocabulary, context_text: str, temperature: float = 1.0,
+                   items: str = "stream") -> NextCharOdds:
+    """The model's odds for the character after `context_text`, at `temperature` (0: all on the likeliest),
+    padded as the run's `items` padded its examples (see prepare_prompt). Unknown characters do not raise: they
+    are skipped and named in `skipped`, for the caller to say."""
     _check_vocab(frozen, vocab)
-    prompt = prepare_prompt(context_text, vocab, frozen.context_length)
+    prompt = prepare_prompt(context_text, vocab, frozen.context_length, items)
     probs = frozen.probs(prompt.context, temperature)
     odds = sorted(zip(vocab.chars, probs), key=lambda pair: -pair[1])  # ties keep the vocabulary's order
-    return NextCharOdds(odds, vocab.decode(prompt.context), prompt.skipped)
+    return NextCharOdds(odds, vocab.decode(prompt.context), prompt.skipped, prompt.context == prompt.start)
 
 
 def blown_up(frozen: FrozenModel, contexts: Sequence[Sequence[int]]) -> bool:

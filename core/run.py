@@ -61,6 +61,11 @@ class Run:
         return run
 
     @property
+    def items(self) -> str:
+        """"lines" or "stream": how this run cuts its text into examples, and so how its prompts are padded."""
+        return self.config.items_of(self.corpus)
+
+    @property
     def validation_note(self) -> str:
         """Why this run has no validation though its settings ask for some ("" if it has, or asks for none)."""
         return self.config.split_of(self.corpus).note
@@ -73,7 +78,8 @@ class Run:
         """The run as it is (between two steps: under the trainer's lock, or paused)."""
         corpus = self.corpus
         about = {"name": corpus.name, "path": corpus.source, "bundled": is_bundled(corpus),
-                 "characters": len(corpus.text), "fingerprint": corpus.fingerprint}
+                 "characters": len(corpus.text), "fingerprint": corpus.fingerprint,
+                 "items": self.items}  # how it was cut, "auto" resolved: an export's sampler pads as training did
         return Checkpoint(self.model, corpus.vocab, self.config, self.trainer.state, about, self.id,
                           self.trainer.optimizer.state_dict())
 

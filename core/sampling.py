@@ -104,6 +104,7 @@ class Prompt:
     text: str  # the usable part of the prompt, as given (unknown characters removed)
     context: list[int]
     skipped: str  # characters not in the vocabulary, in order of appearance
+    start: list[int] | None = None  # items "lines": the all-padding context a line starts from; None: a stream
 
 
 def starter_prompt(text: str) -> str:
@@ -114,10 +115,19 @@ def starter_prompt(text: str) -> str:
     return word + space if space else ""
 
 
-def prepare_prompt(prompt: str, vocab: Vocabulary, context_length: int) -> Prompt:
-    """Drop characters the model does not know, left-pad with a known one, keep the last context_length."""
+def prepare_prompt(prompt: str, vocab: Vocabulary, context_length: int, items: str = "stream") -> Prompt:
+    """Drop characters the model does not know, left-pad with a known one, keep the last context_length.
+
+    items "lines" (a model trained a line at a time): the context is the prompt's last line, padded with line
+    breaks exactly as training padded the start of each line — an empty prompt is the start of a line (of a
+    name) — and sampling starts each new line from that padding again."""
     usable = "".join(c for c in prompt if c in vocab)
     skipped = "".join(dict.fromkeys(c for c in prompt if c not in vocab))
+    if items == "lines" and "\n" in vocab:
+        line = usable.rpartition("\n")[2]  # training never saw a line reach into the one before it
+        start = [vocab.char_to_idx["\n"]] * context_length
+        context = start[len(line):] + [vocab.char_to_idx[c] for c in line[-context_length:]]
+        return Prompt(usable, context[-context_length:], skipped, start)
     padded = vocab.padding_char() * max(0, context_length - len(usable)) + usable
     context = [vocab.char_to_idx[c] for c in padded[len(padded) - context_length :]]
     return Prompt(usable, context, skipped)
@@ -201,7 +211,8 @@ class Sampler:
                 idx = self.next_index(context, temperature, top_k)
             else:
                 idx = self.next_index(context, temperature, top_k, top_p=top_p)
-            context = context[1:] + [idx]
+            restart = prompt.start is not None and idx == prompt.start[0]  # a line ended: the next starts afresh
+            context = list(prompt.start) if restart else context[1:] + [idx]
             yield self.vocab.idx_to_char[idx]
 
 

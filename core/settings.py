@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.corpora import DEFAULT_CORPUS
-from core.data import SPLITS
+from core.data import ITEMS, SPLITS
 from core.fused import ACTIVATIONS
 from core.model import ENGINES, CharacterLM, table_shapes
 from core.optim import OPTIMIZERS
@@ -40,8 +40,9 @@ PRESETS = {
                       "lr 0.01, 50,000 steps (about a minute)", DEFAULT_CORPUS),
     "course": Preset("the course's own run (Section 3.5): its 5 lines, context 8, embed 32, hidden 128, lr 0.01, "
                      "3 epochs, no validation", "proverbs"),
-    "makemore": Preset("Zero to Hero's makemore MLP (part 2): context 3, embed 10, one tanh layer of 200; batches "
-                       "of 8, lr 0.1 then 0.01 for the last quarter of 60,000 updates (480,000 examples)", DEFAULT_CORPUS),
+    "makemore": Preset("Zero to Hero's makemore MLP (part 2): context 3, embed 10, one tanh layer of 200, on names "
+                       "a name at a time; AdamW (decay 0.01) in batches of 16 for 30 minutes, lr 0.005 then 0.0005 "
+                       "from minute 7.5; every held-out name validated each 2,000 updates", DEFAULT_CORPUS),
     "overfit": Preset("overfitting on screen: a model big enough for a text small enough (half of Alice's first "
                       "chapter; the other half held out), AdamW at lr 0.003 in batches of 16: validation turns upward "
                       "within about 2 minutes and ends far above training; then try dropout 0.2 or weight decay 0.1",
@@ -176,49 +177,54 @@ SETTINGS: tuple[Setting, ...] = (
              {"default": 0.1, "course": 0.0, "overfit": 0.5}, flag="--val-fraction", minimum=0.0, maximum=0.9, fixed=True),
     _setting("split", "split", str, "held-out examples: spread (whole lines or paragraphs drawn from all through "
              "the text, by seed) or tail (the last ones)", "spread", choices=SPLITS, fixed=True),
+    _setting("items", "items", str, "how examples are cut from the text: lines (each line an item, as makemore's "
+             "names: it starts from a padded context and ends by predicting the line break), stream (the course's: "
+             "contexts run on through the whole text) or auto (lines for a text of one short item a line, else stream)",
+             {"default": "auto", "course": "stream"}, choices=ITEMS, fixed=True),
     _setting("seed", "seed", int, "random seed for the weights and the shuffling", 0,
              minimum=0, maximum=2**31 - 1, fixed=True),
     # training: these may change between a pause and a resume
     _setting("optimizer", "optimizer", str, "how the gradient moves the weights: sgd (the course's), momentum, "
              "nesterov (momentum looking ahead), adam, adamw (Adam with decoupled weight decay), as PyTorch defines "
-             "them", {"default": "sgd", "overfit": "adamw"}, choices=OPTIMIZER_NAMES, fixed=True),
+             "them", {"default": "sgd", "makemore": "adamw", "overfit": "adamw"}, choices=OPTIMIZER_NAMES, fixed=True),
     _setting("learning_rate", "lr", float, "step size of each update (the peak, with a schedule; Adam's is "
-             "about 0.001)", {"default": 0.01, "makemore": 0.1, "overfit": 0.003}, flag="--lr", minimum=1e-6, maximum=10.0),
+             "about 0.001)", {"default": 0.01, "makemore": 0.005, "overfit": 0.003}, flag="--lr", minimum=1e-6, maximum=10.0),
     _setting("momentum", "momentum", float, "momentum and nesterov: the share of the last step carried into the next",
              0.9, minimum=0.0, maximum=0.999),
     _setting("weight_decay", "wt decay", float, "pulls every weight towards 0 at each step: L2 in the "
-             "gradient (sgd, momentum, adam), decoupled (adamw); 0: off", 0.0, minimum=0.0, maximum=1.0),
+             "gradient (sgd, momentum, adam), decoupled (adamw); 0: off", {"default": 0.0, "makemore": 0.01},
+             minimum=0.0, maximum=1.0),
     _setting("dropout", "dropout", float, "share of each hidden layer's outputs zeroed at random while training "
              "(inverted dropout: the rest scaled up; 0: off)", 0.0, minimum=0.0, maximum=0.9),
     _setting("batch_size", "batch", int, "examples whose gradients are averaged into one update (1: the course's "
-             "per-example SGD)", {"default": 1, "makemore": 8, "overfit": 16}, minimum=1, maximum=1024, fixed=True),
+             "per-example SGD)", {"default": 1, "makemore": 16, "overfit": 16}, minimum=1, maximum=1024, fixed=True),
     _setting("lr_schedule", "schedule", str, "how lr changes over the budget: constant, step (lr × decay from "
              "'decay at' of the budget on) or cosine (down to lr × decay)", {"default": "constant", "makemore": "step"}, flag="--schedule",
              choices=SCHEDULES),
     _setting("lr_decay", "decay", float, "the schedule's factor: lr × decay after the step, or at the cosine's end",
              {"default": 0.1}, minimum=1e-4, maximum=1.0),
     _setting("decay_at", "decay at", float, "where the step schedule drops lr, as a share of the budget",
-             {"default": 0.5, "makemore": 0.75}, minimum=0.0, maximum=1.0),
+             {"default": 0.5, "makemore": 0.25}, minimum=0.0, maximum=1.0),
     _setting("warmup_steps", "warmup", int, "steps over which lr rises from 0 at the start (0: none)", 0,
              flag="--warmup", minimum=0, maximum=10**9),
     # A budget in steps by default: an epoch of tinyshakespeare is a million steps, of proverbs 215.
     _setting("epochs", "epochs", int, "passes over the training examples (empty: until the step budget)",
              {"default": None, "course": 3}, minimum=1, maximum=100_000, optional=True),
     _setting("max_steps", "max steps", int, "updates in all, counted across resumes (empty: until the epochs)",
-             {"default": 50_000, "course": None, "makemore": 60_000, "overfit": 2000}, flag="--steps", minimum=1, maximum=10**9,
+             {"default": 50_000, "course": None, "makemore": None, "overfit": 2000}, flag="--steps", minimum=1, maximum=10**9,
              optional=True),
     _setting("minutes", "minutes", float, "a time budget: minutes of training (pauses left out), the schedule "
              "following the share of them spent, so it decays at the end on any machine; such a run is reproducible "
-             "only up to timing (empty: off)", None, minimum=0.01, maximum=100_000.0, optional=True),
+             "only up to timing (empty: off)", {"default": None, "makemore": 30.0}, minimum=0.01, maximum=100_000.0, optional=True),
     _setting("clip_value", "clip", float, "clip each gradient to ±this (the course's clip; empty: off)", None,
              flag="--clip", minimum=1e-9, maximum=1e6, optional=True),
     _setting("clip_norm", "clip norm", float, "scale the gradients to at most this global L2 norm (empty: off)", None,
              minimum=1e-9, maximum=1e6, optional=True),
     _setting("eval_every", "eval every", int, "steps between validation passes (and at each epoch's end)",
-             {"default": 500, "overfit": 125},
+             {"default": 500, "makemore": 2000, "overfit": 125},
              minimum=1, maximum=10**7),
     _setting("eval_examples", "eval size", int, "validation examples per pass, evenly spaced (bounds its cost)",
-             {"default": 500, "overfit": 1000},
+             {"default": 500, "makemore": 25_000, "overfit": 1000},
              minimum=1, maximum=10**6),
     _setting("patience", "patience", int, "stop after this many evaluations without a better validation loss, and "
              "go back to the best weights (empty: off)", None, minimum=1, maximum=10**6, optional=True),
@@ -297,7 +303,11 @@ class RunConfig:
 
     def split_of(self, corpus):
         """`corpus` split into training and validation examples as these settings say."""
-        return corpus.split(self.context_length, self.validation_fraction, self.seed, self.split)
+        return corpus.split(self.context_length, self.validation_fraction, self.seed, self.split, self.items)
+
+    def items_of(self, corpus) -> str:
+        """"lines" or "stream": how examples are cut from `corpus` (auto resolved by the text)."""
+        return corpus.items if self.items == "auto" else self.items
 
     def parameters(self, vocab_size: int) -> int:
         """How many parameters the model has on a vocabulary of `vocab_size` characters."""

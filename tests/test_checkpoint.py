@@ -19,7 +19,7 @@ def saved(tmp_path, proverbs):
 def test_the_file_holds_everything_to_resume(saved):
     run, path = saved
     data = json.loads(path.read_text())
-    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 5
+    assert data["format"] == "charlm-tui-checkpoint" and data["version"] == 6
     assert data["optimizer"] == {"name": "sgd", "steps": 30, "buffers": {}}  # plain SGD keeps nothing but its count
     assert data["vocab"] == run.corpus.vocab.chars
     assert data["settings"] == run.config.to_json()
@@ -140,7 +140,7 @@ def test_a_version_1_checkpoint_still_loads(saved):
     del data["trainer"]["best_weights"]
     path.write_text(json.dumps(data))
     loaded = load_checkpoint(path)
-    assert loaded.config == run.config.replace(split="tail")  # what versions before 3 held out
+    assert loaded.config == run.config.replace(split="tail", items="stream")  # as versions before 3 held out, and cut
     assert loaded.model.weights() == run.model.weights()
     assert loaded.state.step == run.trainer.state.step == 30 and loaded.state.losses == run.trainer.state.losses
     assert loaded.state.index == 0 and loaded.state.epoch_key is None  # its epoch goes on in a new order
@@ -153,7 +153,7 @@ def test_a_version_2_checkpoint_loads_with_the_tail_it_held_out(saved):
     data["version"] = 2
     path.write_text(json.dumps(data))
     loaded = load_checkpoint(path)
-    assert loaded.config == run.config.replace(split="tail") and loaded.state == run.trainer.state
+    assert loaded.config == run.config.replace(split="tail", items="stream") and loaded.state == run.trainer.state
 
 
 def test_an_all_zero_random_state_is_refused(saved):

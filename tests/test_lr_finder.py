@@ -136,7 +136,7 @@ def test_a_sweep_that_diverges_stops_early(names):
 
 
 def test_without_the_4x_rule_a_sweep_stops_at_the_first_non_finite_loss(names):
-    result = find_lr(new_run(names), lr_max=1e4, diverge=1e300)
+    result = find_lr(new_run(names), lr_max=1e6, diverge=1e300)
     assert result.stop == "non_finite" and len(result.rows) < result.steps
     assert all(math.isfinite(row.loss) and math.isfinite(row.smoothed) for row in result.rows)
 

@@ -58,7 +58,7 @@ async def settled(pilot) -> None:
 
 def expected(run: Run, prompt: str, length: int, temperature: float) -> str:
     """What one column should hold: the prompt and a sample seeded with the run's seed."""
-    prepared = prepare_prompt(prompt, run.corpus.vocab, run.model.context_length)
+    prepared = prepare_prompt(prompt, run.corpus.vocab, run.model.context_length, run.items)
     sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=run.config.seed)
     return prepared.text + "".join(sampler.stream(prepared, length, temperature))
 
@@ -140,7 +140,7 @@ async def test_top_k_and_top_p_reach_every_column_and_are_said(run):
     screen = TemperatureScreen(run, "", 60, top_k=3, top_p=0.9, temperatures=(1.0,))
     async with Host(screen).run_test(size=(80, 24)) as pilot:
         await settled(pilot)
-        prompt = prepare_prompt("", run.corpus.vocab, run.model.context_length)
+        prompt = prepare_prompt("", run.corpus.vocab, run.model.context_length, run.items)
         sampler = Sampler(run.trainer.snapshot(), run.corpus.vocab, seed=run.config.seed)
         assert texts(screen) == ["".join(sampler.stream(prompt, 60, 1.0, 3, top_p=0.9))]
         assert "top-k 3 · top-p 0.9" in about(screen)

@@ -34,7 +34,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, g
 from charlm_tui.keymap import INSIDE_BINDINGS, SCREEN_BINDINGS
 from charlm_tui.widgets.embedding_map import EmbeddingMap
 from charlm_tui.widgets.ordered_input import OrderedInput
-from core.inside import (Gradient, LayerHealth, LayerStep, MapPoint, StepReport, embedding_map, evenly_spaced,
+from core.inside import (LINE_START, Gradient, LayerHealth, LayerStep, MapPoint, StepReport, embedding_map, evenly_spaced,
                          fused_graph, hidden_activations, inspect_step, layer_health, mean_gradient_steps,
                          blown_up, next_char_odds, reference_op_counts, shown)
 from core.metrics import short_number
@@ -329,8 +329,9 @@ class OddsPart(Part):
         readings = self.readings
         if readings is None or readings.blown_up:
             return
-        odds = next_char_odds(readings.weights, readings.run.corpus.vocab, self.context, self.temperature)
-        seen = f"the model sees {quoted(odds.context)}"
+        odds = next_char_odds(readings.weights, readings.run.corpus.vocab, self.context, self.temperature,
+                              readings.run.items)
+        seen = f"the model sees {quoted(odds.context)}" + (f": {LINE_START}" if odds.line_start else "")
         if odds.skipped:
             seen += f" · skipped {quoted(odds.skipped)}: not in the vocabulary"
         self.query_one("#seen", Static).update(Text(seen))  # not markup: the context is the user's

@@ -238,7 +238,7 @@ class TemperatureScreen(Screen):
                  temperatures: Sequence[float] = (0.5, 1.0, 1.5)):
         super().__init__()
         self.run = run
-        self.prompt = prepare_prompt(prompt, run.corpus.vocab, run.model.context_length)
+        self.prompt = prepare_prompt(prompt, run.corpus.vocab, run.model.context_length, run.items)
         self.length = length
         self.top_k = top_k
         self.top_p = top_p

@@ -81,7 +81,8 @@ class CorpusPanel(Vertical):
             return
         try:
             split = self.config.split_of(corpus)
-            examples = f"examples: {len(split.train):,} train, {len(split.validation):,} val"
+            each = "a line at a time" if self.config.items_of(corpus) == "lines" else "as a stream"
+            examples = f"examples {each}: {len(split.train):,} train, {len(split.validation):,} val"
             if 0 < self.config.eval_examples < len(split.validation):
                 examples += f" ({self.config.eval_examples:,} a pass)"
             if split.note:

@@ -127,7 +127,7 @@ class GenerationPanel(Vertical):
         settings = self.settings()
         if isinstance(settings, str):
             return settings
-        prompt = prepare_prompt(settings.prompt, run.corpus.vocab, run.model.context_length)
+        prompt = prepare_prompt(settings.prompt, run.corpus.vocab, run.model.context_length, run.items)
         self.show_status(f"skipped characters not in the vocabulary: {prompt.skipped!r}" if prompt.skipped else "")
         self.stop()
         self._generation += 1
