@@ -1295,7 +1295,9 @@ async def test_enter_twice_in_the_path_dialog_does_not_crash(tmp_path, key):
         (await path_field(pilot)).value = str(target)
         for _ in range(2):  # as a terminal delivers two quick presses: both queued before either is handled
             app._driver.send_message(events.Key("enter", "\r"))
-        await pilot.pause(0.5)
+        await pilot.pause()
+        await app.workers.wait_for_complete()  # the save or load runs in a thread: wait for it, not for a clock
+        await pilot.pause()
         assert app.return_code is None, app.said
         assert not isinstance(app.screen, PathScreen)
         steps = app.session.step

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from charlm_tui.keymap import read_keymap
+from core.settings import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -43,8 +44,9 @@ def run_commands(folder: Path, until: str | None = None) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(folder / "data")}
     for i, argv in enumerate(commands(), start=1):
         args = argv[1:]
-        if "--headless" in args:
-            budget = str(40 * i)
+        if "--headless" in args:  # a preset of batches gets as many examples, not as many steps
+            batch = RunConfig.preset(args[args.index("--preset") + 1]).batch_size if "--preset" in args else 1
+            budget = str(max(40 * i // batch, 20))
             args = ([*args[:args.index("--steps") + 1], budget, *args[args.index("--steps") + 2:]] if "--steps" in args
                     else [*args, "--steps", budget])
         result = subprocess.run([sys.executable, "-m", "charlm_tui.cli", *args], cwd=folder, capture_output=True,
