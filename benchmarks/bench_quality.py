@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> dict:
         if isinstance(event, StepEvent) and at_600 is None and trainer.state.seconds >= INTERRUPTED_AFTER:
             at_600 = {"step": event.step, "printed": printed.loss if printed else None,
                       "printed_at": printed.step if printed else None, "whole": whole_validation(run)}
+            said = f"{printed.loss:.3f} (step {printed.step:,})" if printed else "none yet"
             print(f"  after {INTERRUPTED_AFTER:.0f} s of training (step {event.step:,}): the latest validation printed "
-                  f"{at_600['printed']:.3f} (step {at_600['printed_at']:,}); the whole held-out set {at_600['whole']:.3f}",
-                  flush=True)
+                  f"{said}; the whole held-out set {at_600['whole']:.3f}", flush=True)
     full = whole_validation(run)
     seconds = time.perf_counter() - start
     results = {"updates": trainer.state.step, "training_seconds": trainer.state.seconds, "seconds": seconds,
                "after_600s": at_600, "full_budget": full, "zero_to_hero_dev_loss": ZERO_TO_HERO_DEV_LOSS}
-    printed_600 = at_600["printed"] if at_600 else float("nan")
+    printed_600 = at_600["printed"] if at_600 and at_600["printed"] is not None else float("nan")
     results["figures"] = [
         {"name": f"makemore preset after {INTERRUPTED_AFTER:.0f} s of training: the validation printed",
          "value": printed_600, "unit": "", "target": f"≤ {TARGET_INTERRUPTED:.2f} (aim {ZERO_TO_HERO_DEV_LOSS})",
