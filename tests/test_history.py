@@ -394,3 +394,12 @@ def test_a_diverged_headless_run_is_recorded_as_non_finite_and_reads_back(capsys
     assert main(["runs"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and "non_finite" in out, out + err
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_text_a_spreadsheet_would_run_is_quoted_in_the_csv(start, capsys):
+    RunLog().record(record("4444dddd" * 4, corpus={"name": f"{start}cmd|' /C calc'!A0", "fingerprint": "f00d",
+                                                   "path": None}))
+    assert main(["runs", "--csv"]) == 0
+    (row,) = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["corpus"].startswith("'") and not row["corpus"].startswith(start)
