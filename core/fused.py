@@ -6,8 +6,9 @@ chain rule over rows at C speed. Each output Value's only parent is the node, so
 reaches the node once all its outputs' gradients are in.
 
 The weights are not nodes of this graph. A fused node reads them from their `ParamTable` as rows of
-floats, and its backward hands their gradients to the table (`add_outer`), which keeps them as outer
-products or, once it has been unpacked into Values, adds them into those Values' `.grad`.
+floats, and its backward hands their gradients to the table (`add_outer` a row, `add_outers` a layer's
+rows at once), which keeps them as outer products or, once it has been unpacked into Values, adds them
+into those Values' `.grad`.
 """
 
 from __future__ import annotations
@@ -73,8 +74,7 @@ def linear(x: Sequence[Value], weight: ParamTable, bias: ParamTable, activation:
         active = [i for i, g in enumerate(grads) if g]
         if not active:
             return
-        for i in active:
-            weight.add_outer(i, grads[i], xs)
+        weight.add_outers(grads, xs)
         bias.add_outer(0, 1.0, grads)
         active_grads = [grads[i] for i in active]
         for v, column in zip(x, zip(*[rows[i] for i in active])):

@@ -2,10 +2,11 @@
 
 A table starts *packed*: its weights are rows of floats, which fused layers read at C speed
 (`sum(map(mul, row, x))`). A linear layer's weight gradient for one example is an outer product,
-g_i * x for row i; fused layers hand it over in that form (`add_outer`) and the table keeps it
-pending: the SGD step applies it to the weights directly, skipping the rows with no gradient and,
-after a ReLU, the inputs that are 0. It becomes rows of numbers only for a reader of whole gradients
-(clipping, the norm) or for a row with more than one term (a token twice in a context).
+g_i * x for row i; fused layers hand it over in that form (`add_outers`: g and x, once an example) and
+the table keeps it pending: the SGD step applies it to the weights directly, skipping the rows with no
+gradient and, after a ReLU, the inputs that are 0. It becomes rows of numbers only for a reader of whole
+gradients (a dense optimiser, clipping, the norm), a batch at once, or for a row with more than one term
+(a token twice in a context).
 
 `value_rows()` / `values()` *unpack* the table, for good: each weight becomes a plain `Value` (the
 course's parameter, with real `data` and `grad` attributes), and from then on those Values are the
@@ -27,7 +28,7 @@ from core.engine import Value
 class ParamTable:
     """A rows × cols block of parameters with their gradients."""
 
-    __slots__ = ("shape", "_rows", "_grad", "_dirty", "_pending", "_values")
+    __slots__ = ("shape", "_rows", "_grad", "_dirty", "_pending", "_blocks", "_values")
 
     def __init__(self, rows: list[list[float]]):
         self.shape = (len(rows), len(rows[0]))
@@ -35,6 +36,7 @@ class ParamTable:
         self._grad = [[0.0] * len(row) for row in rows]
         self._dirty: set[int] = set()  # rows of _grad that may be non-zero
         self._pending: list[tuple[int, float, list[float]]] = []  # grad[row] += scale * vector, not yet done
+        self._blocks: list[tuple[list[float], list[float]]] = []  # grad[r] += scales[r] * vector for every row r
         self._values: list[list[Value]] | None = None  # the weights, once unpacked
 
     # --- the weights ---
@@ -87,10 +89,41 @@ class ParamTable:
     def add_outer(self, row: int, scale: float, vector: list[float]) -> None:
         """grad[row] += scale * vector (kept pending while packed)."""
         if self.packed:
-            self._pending.append((row, scale, vector))
+            self._products().append((row, scale, vector))
         else:
             for p, x in zip(self._values[row], vector):
                 p.grad += scale * x
+
+    def add_outers(self, scales: list[float], vector: list[float]) -> None:
+        """grad[r] += scales[r] * vector for every row r: one example's gradient of a layer's weights, handed
+        over whole (one call an example, not one a row); kept pending while packed."""
+        if self.packed:
+            self._blocks.append((scales, vector))
+        else:
+            for params, scale in zip(self._values, scales):
+                if scale:
+                    for p, x in zip(params, vector):
+                        p.grad += scale * x
+
+    def _products(self) -> list[tuple[int, float, list[float]]]:
+        """The pending gradient as one outer product a row, the blocks handed over whole among them, in order."""
+        if self._blocks:
+            self._pending.extend([(r, scale, vector) for scales, vector in self._blocks
+                                  for r, scale in enumerate(scales) if scale])
+            self._blocks.clear()
+        return self._pending
+
+    def _fold_blocks(self) -> None:
+        """Fold whole blocks into clean rows: row r's gradient is, for each input, one dot product of the row's
+        scales with that input over the examples, added in the examples' order (the bits of one block after
+        the other); a row no example reached stays clean."""
+        columns = list(zip(*[vector for _, vector in self._blocks]))
+        grad, dirty = self._grad, self._dirty
+        for r, scales in enumerate(zip(*[scales for scales, _ in self._blocks])):
+            if any(scales):
+                grad[r] = [sum(map(mul, scales, column)) for column in columns]
+                dirty.add(r)
+        self._blocks.clear()
 
     def _fold(self, products: list[tuple[int, float, list[float]]]) -> None:
         """grad[row] += scale * vector for each product. A layer's products share a few input vectors (one per example
@@ -125,7 +158,9 @@ class ParamTable:
 
     def _folded_grad(self) -> list[list[float]]:
         """The packed gradient as rows of numbers, every pending outer product folded in."""
-        self._fold(self._pending)
+        if self._blocks and not self._pending and not self._dirty:
+            self._fold_blocks()  # a layer's gradient over a batch: the common case, the fast one
+        self._fold(self._products())
         self._pending.clear()
         return self._grad
 
@@ -135,6 +170,7 @@ class ParamTable:
                 self._grad[r] = [0.0] * len(self._grad[r])
             self._dirty.clear()
             self._pending.clear()
+            self._blocks.clear()
         else:
             for row in self._values:
                 for p in row:
@@ -143,6 +179,11 @@ class ParamTable:
     def grads_finite(self) -> bool:
         if not self.packed:
             return all(math.isfinite(sum([p.grad for p in row])) for row in self._values)
+        for scales, vector in self._blocks:  # a sum is finite only if every term is (else: overflow, or not)
+            if not (math.isfinite(sum(scales)) or all(map(math.isfinite, scales))):
+                return False
+            if not (math.isfinite(sum(vector)) or all(map(math.isfinite, vector))):
+                return False
         finite_vectors: dict[int, bool] = {}  # fused layers share one input vector across rows
         for _, scale, vector in self._pending:
             if not math.isfinite(scale):
@@ -192,6 +233,7 @@ class ParamTable:
                 for p in row:
                     p.data -= learning_rate * p.grad
             return
+        self._products()
         self._fold_rows_with_several_terms()
         data = self._rows
         for r in self._dirty:

@@ -86,6 +86,27 @@ def test_gradients_accumulate_across_backward_calls(engine, unpacked):
         assert math.isclose(g, r, rel_tol=1e-9, abs_tol=1e-12)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("read_midway", [False, True])
+def test_a_batch_gradient_folded_whole_is_the_sum_example_after_example_to_the_bit(activation, read_midway):
+    """A layer hands each example's weight gradient over whole (`add_outers`); folding a batch of them at once
+    gives the bits of adding them into each weight one example after the other (unpacked Values). Read midway,
+    the rest is added to rows that already hold a gradient."""
+    def batch_gradient(unpacked: bool) -> list[float]:
+        model = small_model(activation=activation)
+        if unpacked:
+            model.parameters()
+        for i, (context, target) in enumerate(EXAMPLES):
+            model.loss(context, target).backward()
+            if read_midway and i == 3:
+                [table.grad_rows() for table in model.tables()]
+        return [g for table in model.tables() for row in table.grad_rows() for g in row]
+
+    packed = batch_gradient(unpacked=False)
+    assert packed == batch_gradient(unpacked=True)
+    assert sum(g != 0.0 for g in packed) > len(packed) // 2
+
+
 def test_sgd_step_updates_only_what_has_gradient():
     model = CharacterLM(6, 2, 4, 2, seed=1)
     before = model.weights()
